@@ -1,0 +1,31 @@
+# aedaemon — the two commands: `make run` and `make test`. Each sets up what it needs.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+MODEL ?= models/default
+ARGS ?=
+
+.PHONY: run test bench model setup clean render-demo
+
+setup:
+	@.ci/setup dev
+
+run: setup
+	@$(VENV)/bin/aedaemon run --model $(MODEL) $(ARGS)
+
+test: setup
+	@.ci/jackd
+	@$(PY) -m pytest -q $(ARGS)
+
+bench: setup
+	@.ci/jackd
+	@$(PY) benchmarks/run_all.py $(ARGS)
+
+# Train the shipped default model from the FluidR3_GM soundfont (see README: Training).
+model:
+	@.ci/setup dev,train
+	@$(VENV)/bin/aedaemon corpus --soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2 --out corpus/gm
+	@$(VENV)/bin/aedaemon train corpus/gm --out models/default --seed 1 $(ARGS)
+	@$(VENV)/bin/aedaemon evaluate models/default
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,290 @@
+"""Model bundles (MODEL.md): a folder with model.json and decoder.onnx, validated on load.
+
+A bundle is refused as a whole when anything is wrong (schema, graph names, shapes, dtypes,
+non-finite weights): the caller keeps whatever model it had.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ModelError
+
+FORMAT_VERSION = 1
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CHROMA_SIZE = 12
+
+
+class TrainingRecord(BaseModel):
+    """How the model was made; filled in by `aedaemon train` and `aedaemon evaluate`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    corpus: str = ""
+    frames: dict[str, int] = Field(default_factory=dict)
+    epochs: int = 0
+    loss: Optional[float] = None
+    test_mse: Optional[float] = None
+    chroma_accuracy: Optional[dict[str, float]] = None
+    date: str = ""
+    seed: Optional[int] = None
+    command: str = ""
+
+
+class ModelMeta(BaseModel):
+    """model.json, as MODEL.md specifies it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int = Field(ge=1, le=FORMAT_VERSION)
+    name: str = Field(pattern=MODEL_NAME_RE.pattern)
+    description: str = ""
+    sample_rate: int = Field(ge=8000, le=192000)
+    n_fft: int = Field(ge=64, le=65536)
+    hop: int = Field(ge=16)
+    window: Literal["hann"] = "hann"
+    n_bins: int
+    latent_size: int = Field(ge=1, le=256)
+    latent_range: tuple[float, float]
+    control_range: tuple[float, float]
+    default_latent: list[float]
+    conditioning: Optional[Literal["chroma12"]] = None
+    reference_note: int = Field(ge=0, le=127)
+    training: TrainingRecord = Field(default_factory=TrainingRecord)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelMeta":
+        if self.n_bins != self.n_fft // 2 + 1:
+            raise ValueError(f"n_bins must be n_fft/2+1 = {self.n_fft // 2 + 1}, got {self.n_bins}")
+        if self.hop > self.n_fft:
+            raise ValueError(f"hop {self.hop} is larger than n_fft {self.n_fft}")
+        for label, (lo, hi) in (("latent_range", self.latent_range), ("control_range", self.control_range)):
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"{label} must be two finite numbers, low < high; got [{lo}, {hi}]")
+        if len(self.default_latent) != self.latent_size:
+            raise ValueError(
+                f"default_latent has {len(self.default_latent)} values, latent_size is {self.latent_size}"
+            )
+        lo, hi = self.control_range
+        if not all(math.isfinite(v) and lo <= v <= hi for v in self.default_latent):
+            raise ValueError(f"default_latent values must lie in control_range [{lo}, {hi}]")
+        return self
+
+    @property
+    def conditioned(self) -> bool:
+        return self.conditioning == "chroma12"
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "model.json"
+    msg = first["msg"]
+    if first["type"] == "missing":
+        return f"{path}: missing field '{where}'"
+    if first["type"] == "extra_forbidden":
+        return f"{path}: unknown field '{where}'"
+    return f"{path}: field '{where}': {msg}"
+
+
+def load_meta(path: Path) -> ModelMeta:
+    """Read and validate a model.json, raising ModelError with one clear line."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(raw, dict):
+        raise ModelError(f"{path} must hold a JSON object")
+    try:
+        return ModelMeta.model_validate(raw)
+    except ValidationError as exc:
+        raise ModelError(_format_validation_error(path, exc)) from None
+
+
+def _ort():
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+    return ort
+
+
+class ModelBundle:
+    """A validated model bundle with a ready onnxruntime decoder session.
+
+    `decode` is the only method the renderer calls per frame; it reuses its input buffers,
+    so the returned array is only valid until the next call.
+    """
+
+    def __init__(self, path: Path, meta: ModelMeta, session) -> None:
+        self.path = path
+        self.meta = meta
+        self._session = session
+        self._latent_in = np.zeros((1, meta.latent_size), dtype=np.float32)
+        self._chroma_in = np.zeros((1, CHROMA_SIZE), dtype=np.float32)
+        self._feeds: dict[str, np.ndarray] = {"latent": self._latent_in}
+        if meta.conditioned:
+            self._feeds["chroma"] = self._chroma_in
+        self._out = np.zeros(meta.n_bins, dtype=np.float32)
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    def decode(self, latent: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+        """One magnitude frame (float32, n_bins, finite, >= 0) for these decoder inputs."""
+        self._latent_in[0] = latent
+        self._chroma_in[0] = chroma
+        (frame,) = self._session.run(["magnitude"], self._feeds)
+        np.nan_to_num(frame[0], copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.maximum(frame[0], 0.0, out=self._out)
+        return self._out
+
+    def decode_batch(self, latent: np.ndarray, chroma: Optional[np.ndarray] = None) -> np.ndarray:
+        feeds = {"latent": np.ascontiguousarray(latent, dtype=np.float32)}
+        if self.meta.conditioned:
+            if chroma is None:
+                chroma = np.zeros((latent.shape[0], CHROMA_SIZE), np.float32)
+            feeds["chroma"] = np.ascontiguousarray(chroma, dtype=np.float32)
+        (frames,) = self._session.run(["magnitude"], feeds)
+        return frames
+
+
+def resolve_model_path(spec: str | Path, models_dir: Optional[Path] = None) -> Path:
+    """A model given as a folder path (CLI) or a bare name looked up in models_dir."""
+    p = Path(spec)
+    if p.is_dir():
+        return p
+    if models_dir is not None and MODEL_NAME_RE.match(str(spec)):
+        candidate = models_dir / str(spec)
+        if candidate.is_dir():
+            return candidate
+    where = f" (looked in {models_dir})" if models_dir is not None else ""
+    raise ModelError(f"unknown model '{spec}': no such model folder{where}")
+
+
+def list_models(models_dir: Path) -> list[str]:
+    """Names of the folders in models_dir that look like bundles (have a model.json)."""
+    if not models_dir.is_dir():
+        return []
+    return sorted(
+        p.name for p in models_dir.iterdir() if p.is_dir() and MODEL_NAME_RE.match(p.name) and (p / "model.json").is_file()
+    )
+
+
+_ONNX_FLOAT = "tensor(float)"
+
+
+def _check_io(path: Path, meta: ModelMeta, session) -> None:
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    expected_inputs = {"latent": meta.latent_size}
+    if meta.conditioned:
+        expected_inputs["chroma"] = CHROMA_SIZE
+    if set(inputs) != set(expected_inputs):
+        raise ModelError(
+            f"{path}: decoder inputs are {sorted(inputs)}, model.json needs {sorted(expected_inputs)}"
+        )
+    if "magnitude" not in outputs:
+        raise ModelError(f"{path}: decoder has no output named 'magnitude' (has {sorted(outputs)})")
+    checks = [(n, inputs[n], size) for n, size in expected_inputs.items()]
+    checks.append(("magnitude", outputs["magnitude"], meta.n_bins))
+    for name, arg, size in checks:
+        if arg.type != _ONNX_FLOAT:
+            raise ModelError(f"{path}: '{name}' is {arg.type}, expected float32")
+        shape = arg.shape
+        if len(shape) != 2 or shape[1] != size:
+            raise ModelError(f"{path}: '{name}' has shape {shape}, expected [batch, {size}]")
+
+
+def _check_weights(path: Path, session_path: Path) -> None:
+    """Refuse graphs with NaN/inf initialisers (a corrupted or diverged training)."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:  # the runtime decode check below still catches NaN output
+        return
+    try:
+        graph = onnx.load(str(session_path), load_external_data=False).graph
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a corrupt file
+        raise ModelError(f"{session_path}: not a readable ONNX model ({exc})") from None
+    for init in graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise ModelError(f"{session_path}: weight '{init.name}' contains NaN or inf")
+
+
+def load_bundle(spec: str | Path, models_dir: Optional[Path] = None, threads: int = 1) -> ModelBundle:
+    """Load and fully validate a bundle; ModelError with one line on any problem."""
+    path = resolve_model_path(spec, models_dir)
+    meta = load_meta(path / "model.json")
+    decoder = path / "decoder.onnx"
+    if not decoder.is_file():
+        raise ModelError(f"{path}: decoder.onnx is missing")
+    _check_weights(path, decoder)
+    ort = _ort()
+    opts = ort.SessionOptions()
+    # One thread: per-frame batch-1 inference gains nothing from a pool, and the audio
+    # path must not fight the pool's spinning workers for the second core.
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        session = ort.InferenceSession(str(decoder), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{decoder}: onnxruntime cannot load it: {first}") from None
+    _check_io(path, meta, session)
+    bundle = ModelBundle(path, meta, session)
+    probe_latent = np.asarray(meta.default_latent, dtype=np.float32)
+    probe_chroma = np.zeros(CHROMA_SIZE, np.float32)
+    probe_chroma[0] = 1.0
+    try:
+        raw = bundle.decode_batch(probe_latent[None, :], probe_chroma[None, :])
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"{decoder}: decoding the default latent failed: {exc}") from None
+    if raw.shape != (1, meta.n_bins):
+        raise ModelError(f"{decoder}: output shape {raw.shape}, expected (1, {meta.n_bins})")
+    if not np.all(np.isfinite(raw)):
+        raise ModelError(f"{decoder}: the default latent decodes to NaN or inf")
+    return bundle
+
+
+def describe(meta: ModelMeta, path: Path) -> str:
+    """Human-readable summary for `aedaemon info`."""
+    t = meta.training
+    lines = [
+        f"name:            {meta.name}",
+        f"path:            {path}",
+        f"description:     {meta.description}",
+        f"sample rate:     {meta.sample_rate} Hz",
+        f"frame:           n_fft {meta.n_fft}, hop {meta.hop}, {meta.window} window, {meta.n_bins} bins",
+        f"latent:          {meta.latent_size} units, learned range {list(meta.latent_range)}, "
+        f"control range {list(meta.control_range)}",
+        f"default latent:  {[round(v, 4) for v in meta.default_latent]}",
+        f"conditioning:    {meta.conditioning or 'none'}",
+        f"reference note:  {meta.reference_note}",
+        f"encoder:         {'yes' if (path / 'encoder.onnx').is_file() else 'no'}",
+    ]
+    if t.corpus or t.epochs:
+        lines += [
+            f"training corpus: {t.corpus}",
+            f"frames:          {t.frames}",
+            f"epochs:          {t.epochs}   loss: {t.loss}   test MSE: {t.test_mse}",
+            f"trained:         {t.date}   seed: {t.seed}",
+            f"command:         {t.command}",
+        ]
+        if t.chroma_accuracy:
+            acc = ", ".join(f"{k} {v:.2f}" for k, v in t.chroma_accuracy.items())
+            lines.append(f"chroma accuracy: {acc}")
+    return "\n".join(lines)
