@@ -1,0 +1,403 @@
+"""Audio output: a render thread keeps a lock-free ring about (block + hop) samples ahead of the
+device; the device side (a PortAudio callback, or a software clock for `--audio null`) only
+copies out of the ring.
+
+    engine.render_hop() ──render thread──> Ring ──callback / null clock──> device
+                               └── tap (recorder, off the audio thread)
+
+Single producer (render thread), single consumer (callback): the read and write positions are
+plain Python ints that only ever grow, each written by one side, so no lock is needed and the
+callback never waits on the control side. The callback does no allocation-heavy work (its
+output buffers are preallocated; PyAudio's API needs one `bytes` per block) and catches
+everything, so nothing it does can raise into PortAudio.
+
+Clock: `sample_at(t)` maps a time.monotonic() instant to the engine sample the device is
+playing then — `ring.read` (engine samples handed to the device) stamped at each callback, plus
+the elapsed time. OSC timetags are scheduled on this clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .errors import AedaemonError
+
+log = logging.getLogger("aedaemon.audio")
+
+PA_OUTPUT_UNDERFLOW = 0x00000004  # paOutputUnderflow
+PA_OUTPUT_OVERFLOW = 0x00000008
+
+
+class AudioError(AedaemonError):
+    """No usable output device (the message lists the devices)."""
+
+
+class Ring:
+    """Single-producer single-consumer float32 ring buffer with ever-growing positions."""
+
+    def __init__(self, capacity: int) -> None:
+        size = 1
+        while size < capacity:
+            size <<= 1
+        self.size = size
+        self.mask = size - 1
+        self.buf = np.zeros(size, dtype=np.float32)
+        self.write_pos = 0  # written only by the producer
+        self.read_pos = 0  # written only by the consumer
+
+    def fill(self) -> int:
+        return self.write_pos - self.read_pos
+
+    def space(self) -> int:
+        return self.size - (self.write_pos - self.read_pos)
+
+    def write(self, x: np.ndarray) -> None:
+        n = len(x)
+        i = self.write_pos & self.mask
+        first = min(n, self.size - i)
+        self.buf[i : i + first] = x[:first]
+        if first < n:
+            self.buf[: n - first] = x[first:]
+        self.write_pos += n
+
+    def read_into(self, out: np.ndarray, n: int) -> int:
+        """Copy up to n samples into out[:n]; returns how many were available."""
+        k = self.write_pos - self.read_pos
+        if k > n:
+            k = n
+        if k <= 0:
+            return 0
+        i = self.read_pos & self.mask
+        first = self.size - i
+        if first >= k:
+            out[:k] = self.buf[i : i + k]
+        else:
+            out[:first] = self.buf[i:]
+            out[first:k] = self.buf[: k - first]
+        self.read_pos += k
+        return k
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """PortAudio's ALSA probing prints pages of noise on fd 2; keep the journal readable."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def list_output_devices() -> list[dict]:
+    import pyaudio
+
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    with _quiet_stderr():
+        pa = pyaudio.PyAudio()
+    try:
+        return _outputs(pa)
+    finally:
+        pa.terminate()
+
+
+def _outputs(pa) -> list[dict]:
+    out = []
+    for i in range(pa.get_device_count()):
+        try:
+            d = pa.get_device_info_by_index(i)
+            api = pa.get_host_api_info_by_index(d["hostApi"])["name"]
+        except Exception:  # noqa: BLE001
+            continue
+        if d.get("maxOutputChannels", 0) > 0:
+            out.append({"index": i, "name": d["name"], "channels": d["maxOutputChannels"], "api": api,
+                        "default_rate": d.get("defaultSampleRate")})
+    return out
+
+
+def _describe(devices: list[dict]) -> str:
+    if not devices:
+        return "no output devices at all (is a sound card or jackd present? use --audio null on headless hosts)"
+    return "output devices: " + "; ".join(f"[{d['index']}] {d['name']} ({d['api']}, {d['channels']} ch)" for d in devices)
+
+
+class AudioOutput:
+    """Common part: the ring, the render thread, counters and the clock."""
+
+    kind = "none"
+
+    def __init__(self, engine, *, block: int = 256, tap: Optional[Callable[[np.ndarray], None]] = None) -> None:
+        self.engine = engine
+        self.block = int(block)
+        self.sample_rate = int(engine.sample_rate)
+        self.hop = int(engine.hop)
+        self.target = self.block + self.hop
+        self.ring = Ring(4 * (self.block + self.hop) + 4096)
+        self.tap = tap
+        self.underflows = 0  # device status flags
+        self.ring_underruns = 0  # callback found the ring short
+        self.callbacks = 0
+        self.render_errors = 0
+        self.cpu_load = 0.0  # EMA of render time / hop duration
+        self._stamp = (0, time.monotonic())  # (ring.read_pos, monotonic) at the last callback
+        self._stop = threading.Event()
+        self._render_thread: Optional[threading.Thread] = None
+        self._started = False
+        self.last_render = time.monotonic()
+        self._silence = np.zeros(self.hop, dtype=np.float32)
+
+    # -- clock
+    def sample_at(self, t_mono: float) -> int:
+        """The engine sample the device plays at monotonic time t (extrapolated)."""
+        pos, stamp = self._stamp
+        return pos + int(round((t_mono - stamp) * self.sample_rate))
+
+    def now_sample(self) -> int:
+        return self.sample_at(time.monotonic())
+
+    @property
+    def total_underflows(self) -> int:
+        return self.underflows + self.ring_underruns
+
+    def alive(self, within: float = 1.0) -> bool:
+        """The audio path is moving: callbacks advance and the renderer keeps up."""
+        now = time.monotonic()
+        return (
+            self._started
+            and not self._stop.is_set()
+            and now - self._stamp[1] < within
+            and now - self.last_render < within
+            and self._render_thread is not None
+            and self._render_thread.is_alive()
+        )
+
+    # -- render side
+    def _render_one(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            x = self.engine.render_hop()
+            if len(x) != self.hop:
+                raise ValueError(f"render_hop returned {len(x)} samples, expected {self.hop}")
+        except Exception:  # noqa: BLE001 - keep sounding (silence) and say so once in a while
+            self.render_errors += 1
+            if self.render_errors in (1, 10, 100) or self.render_errors % 1000 == 0:
+                log.exception("render_hop failed (%d times)", self.render_errors)
+            x = self._silence
+        self.ring.write(x)
+        if self.tap is not None:
+            try:
+                self.tap(x)
+            except Exception:  # noqa: BLE001
+                log.exception("recorder tap failed")
+        dt = time.perf_counter() - t0
+        self.cpu_load += 0.05 * (dt * self.sample_rate / self.hop - self.cpu_load)
+        self.last_render = time.monotonic()
+
+    def prefill(self) -> None:
+        while self.ring.fill() < self.target:
+            self._render_one()
+
+    def _render_loop(self) -> None:
+        ring = self.ring
+        sr = float(self.sample_rate)
+        while not self._stop.is_set():
+            fill = ring.fill()
+            if fill < self.target:
+                self._render_one()
+                continue
+            # sleep until the device has eaten down to the target (about one block)
+            wait = (fill - self.target + 1) / sr
+            time.sleep(min(max(wait, 0.0005), 0.02))
+
+    def _start_render(self) -> None:
+        self._render_thread = threading.Thread(target=self._render_loop, name="render", daemon=True)
+        self._render_thread.start()
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._render_thread is not None:
+            self._render_thread.join(timeout=1.0)
+
+    def describe(self) -> str:
+        return self.kind
+
+
+class NullOutput(AudioOutput):
+    """No device: a software clock consumes one block every block/sample_rate seconds."""
+
+    kind = "null"
+
+    def __init__(self, engine, **kw: Any) -> None:
+        super().__init__(engine, **kw)
+        self._scratch = np.zeros(self.block, dtype=np.float32)
+        self._clock_thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        self.prefill()
+        self._stamp = (self.ring.read_pos, time.monotonic())
+        self._started = True
+        self._start_render()
+        self._clock_thread = threading.Thread(target=self._clock, name="null-clock", daemon=True)
+        self._clock_thread.start()
+
+    def _clock(self) -> None:
+        period = self.block / self.sample_rate
+        nxt = time.monotonic()
+        while not self._stop.is_set():
+            nxt += period
+            delay = nxt - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.5:  # suspended or starved: resynchronise instead of bursting
+                nxt = time.monotonic()
+            k = self.ring.read_into(self._scratch, self.block)
+            if k < self.block:
+                self.ring_underruns += 1
+            self.callbacks += 1
+            self._stamp = (self.ring.read_pos, time.monotonic())
+
+    def close(self) -> None:
+        super().close()
+        if self._clock_thread is not None:
+            self._clock_thread.join(timeout=1.0)
+
+
+class PortAudioOutput(AudioOutput):
+    """PyAudio output stream in callback mode."""
+
+    kind = "portaudio"
+
+    def __init__(self, engine, *, device: Optional[int | str] = None, **kw: Any) -> None:
+        super().__init__(engine, **kw)
+        import pyaudio
+
+        self._pyaudio = pyaudio
+        os.environ.setdefault("JACK_NO_START_SERVER", "1")
+        with _quiet_stderr():
+            self.pa = pyaudio.PyAudio()
+        try:
+            self.device = self._choose(device)
+        except Exception:
+            self.pa.terminate()
+            raise
+        self.channels = max(1, min(2, int(self.device["channels"])))
+        cap = max(self.block, 8192)
+        self._mono = np.zeros(cap, dtype=np.float32)
+        self._multi = np.zeros((cap, self.channels), dtype=np.float32)
+        self._continue = pyaudio.paContinue
+        self.stream = None
+
+    def _choose(self, device: Optional[int | str]) -> dict:
+        devices = _outputs(self.pa)
+        if not devices:
+            raise AudioError(f"no audio output device: {_describe(devices)}")
+        if device is None:
+            try:
+                idx = self.pa.get_default_output_device_info()["index"]
+                for d in devices:
+                    if d["index"] == idx:
+                        return d
+            except (IOError, OSError):
+                pass
+            return devices[0]
+        if isinstance(device, int):
+            for d in devices:
+                if d["index"] == device:
+                    return d
+            raise AudioError(f"output device {device} does not exist; {_describe(devices)}")
+        want = str(device).lower()
+        exact = [d for d in devices if d["name"].lower() == want]
+        part = exact or [d for d in devices if want in d["name"].lower()]
+        if not part:
+            raise AudioError(f"no output device matches '{device}'; {_describe(devices)}")
+        return part[0]
+
+    def describe(self) -> str:
+        d = self.device
+        return f"portaudio [{d['index']}] {d['name']} ({d['api']}), {self.channels} ch, block {self.block}"
+
+    def _callback(self, in_data, frame_count, time_info, status):
+        try:
+            if status & PA_OUTPUT_UNDERFLOW:
+                self.underflows += 1
+            n = frame_count
+            if n > len(self._mono):  # never expected with a fixed frames_per_buffer
+                self._mono = np.zeros(n, dtype=np.float32)
+                self._multi = np.zeros((n, self.channels), dtype=np.float32)
+            mono = self._mono
+            k = self.ring.read_into(mono, n)
+            if k < n:
+                mono[k:n] = 0.0
+                self.ring_underruns += 1
+            self.callbacks += 1
+            self._stamp = (self.ring.read_pos, time.monotonic())
+            if self.channels == 1:
+                return mono[:n].tobytes(), self._continue
+            multi = self._multi
+            multi[:n] = mono[:n, None]
+            return multi[:n].tobytes(), self._continue
+        except BaseException:  # noqa: BLE001 - nothing may escape into PortAudio
+            return bytes(4 * frame_count * self.channels), self._continue
+
+    def start(self) -> None:
+        self.prefill()
+        try:
+            with _quiet_stderr():
+                self.stream = self.pa.open(
+                    format=self._pyaudio.paFloat32,
+                    channels=self.channels,
+                    rate=self.sample_rate,
+                    output=True,
+                    output_device_index=self.device["index"],
+                    frames_per_buffer=self.block,
+                    stream_callback=self._callback,
+                    start=False,
+                )
+        except Exception as exc:  # noqa: BLE001
+            devices = _outputs(self.pa)
+            self.pa.terminate()
+            raise AudioError(
+                f"cannot open output device [{self.device['index']}] {self.device['name']} at "
+                f"{self.sample_rate} Hz, {self.channels} ch, block {self.block}: {exc}; {_describe(devices)}"
+            ) from None
+        self._stamp = (self.ring.read_pos, time.monotonic())
+        self._started = True
+        self._start_render()
+        self.stream.start_stream()
+
+    def close(self) -> None:
+        super().close()
+        if self.stream is not None:
+            try:
+                self.stream.stop_stream()
+                self.stream.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self.stream = None
+        try:
+            self.pa.terminate()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def open_output(kind: str, engine, *, device=None, block: int = 256, tap=None) -> AudioOutput:
+    if kind == "null":
+        return NullOutput(engine, block=block, tap=tap)
+    return PortAudioOutput(engine, device=device, block=block, tap=tap)
