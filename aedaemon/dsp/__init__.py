@@ -1,0 +1,1 @@
+"""Signal processing: STFT/overlap-add, phase reconstruction, spectral shaping, limiting."""

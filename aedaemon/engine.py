@@ -1,0 +1,433 @@
+"""The renderer: targets → glide → decode (cached) → shape → phase → iFFT → overlap-add.
+
+Threading model: control threads (OSC, MIDI) never touch render state. They write *targets*
+— an immutable snapshot replaced as a whole under a short control-side lock — and hand
+callables to the render thread through a SimpleQueue. The render thread reads the current
+snapshot once per hop without locking, so a frame never sees half an update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from .dsp.dynamics import rms_peak_dbfs, soft_limit
+from .dsp.phase import PHASE_METHODS, make_phase
+from .dsp.shaping import SpectralShaper
+from .dsp.stft import OverlapAdd
+from .model import CHROMA_SIZE, ModelBundle
+from .scheduler import Scheduler
+
+TRANSPOSE_RANGE = (-24.0, 24.0)
+GAIN_RANGE = (0.0, 2.0)
+SCALE_RANGE = (0.0, 4.0)
+GLIDE_RANGE = (0.0, 60.0)
+TILT_RANGE = (-12.0, 12.0)
+DEFAULT_LEVEL = 0.25  # output amplitude of a partial whose normalised magnitude is 1
+DEFAULT_FADE = 0.03  # seconds, play/stop
+CACHE_FRAMES = 128
+
+
+def one_hot(pitch_class: int) -> tuple[float, ...]:
+    v = [0.0] * CHROMA_SIZE
+    v[pitch_class % CHROMA_SIZE] = 1.0
+    return tuple(v)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the performer asked for. Immutable: writers replace it, readers never lock."""
+
+    latent: tuple[float, ...]
+    scale: tuple[float, ...]
+    mute: tuple[bool, ...]
+    chroma: tuple[float, ...] = one_hot(0)
+    transpose: float = 0.0
+    freq_shift: int = 0
+    gain: float = 1.0
+    glide: float = 0.0
+    tilt: float = 0.0
+    playing: bool = False
+    velocity: float = 1.0
+    note: Optional[int] = None
+
+    @classmethod
+    def initial(cls, bundle: ModelBundle) -> "Targets":
+        n = bundle.meta.latent_size
+        return cls(
+            latent=tuple(float(v) for v in bundle.meta.default_latent),
+            scale=(1.0,) * n,
+            mute=(False,) * n,
+        )
+
+    def effective_latent(self) -> np.ndarray:
+        eff = np.asarray(self.latent, dtype=np.float64) * np.asarray(self.scale)
+        eff[np.asarray(self.mute, dtype=bool)] = 0.0
+        return eff
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k in ("latent", "scale", "mute", "chroma"):
+            d[k] = list(d[k])
+        return d
+
+
+class Glide:
+    """Linear approach to a target over a number of frames (0 frames = jump next frame)."""
+
+    def __init__(self, value) -> None:
+        self.value = np.array(value, dtype=np.float64)
+        self.target = self.value.copy()
+        self.remaining = 0
+
+    def set(self, target, frames: int) -> None:
+        self.target = np.array(target, dtype=np.float64)
+        self.remaining = max(1, int(frames))
+
+    def jump(self, value) -> None:
+        self.value = np.array(value, dtype=np.float64)
+        self.target = self.value.copy()
+        self.remaining = 0
+
+    def step(self) -> bool:
+        """Advance one frame; True when the value moved."""
+        if self.remaining <= 0:
+            return False
+        self.value = self.value + (self.target - self.value) / self.remaining
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.value = self.target.copy()
+        return True
+
+
+@dataclass
+class EngineStats:
+    frames: int = 0
+    decodes: int = 0
+    cache_hits: int = 0
+    late_events: int = 0
+    nonfinite_frames: int = 0
+    render_seconds: float = 0.0
+    cpu_load: float = 0.0  # EMA of render time / hop duration
+    meter_rms_db: float = -200.0
+    meter_peak_db: float = -200.0
+
+
+@dataclass
+class _Seen:
+    """The target snapshot the renderer last acted on, to detect what changed."""
+
+    targets: Optional[Targets] = None
+    last_inputs: bytes = b""
+    shape_key: tuple = ()
+    frame_version: int = -1
+    extra: dict = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        *,
+        hop: Optional[int] = None,
+        phase: str = "rtpghi",
+        level: float = DEFAULT_LEVEL,
+        fade: float = DEFAULT_FADE,
+        seed: int = 0,
+    ) -> None:
+        if phase not in PHASE_METHODS:
+            raise ValueError(f"unknown phase method '{phase}' (choose from {', '.join(PHASE_METHODS)})")
+        meta = bundle.meta
+        self.bundle = bundle
+        self.sample_rate = meta.sample_rate
+        self.n_fft = meta.n_fft
+        self.hop = int(hop or meta.hop)
+        if self.n_fft % self.hop:
+            raise ValueError(f"hop {self.hop} must divide n_fft {self.n_fft}")
+        self.phase_method = phase
+        self.level = level
+        self.fade = fade
+        self.seed = seed
+        self.sample_time = 0
+        self.stats = EngineStats()
+        self.control_lock = threading.Lock()
+        self.targets = Targets.initial(bundle)
+        self._queue: "queue.SimpleQueue[tuple[Optional[int], Callable[[Engine], None]]]" = queue.SimpleQueue()
+        self._scheduler = Scheduler()
+        self._build_dsp()
+        self._reset_render_state()
+
+    # ---- control side (any thread) ------------------------------------------------------
+
+    def update(self, **changes) -> Targets:
+        """Replace target fields atomically; returns the new snapshot."""
+        with self.control_lock:
+            self.targets = dataclasses.replace(self.targets, **changes)
+            return self.targets
+
+    def modify(self, fn: Callable[[Targets], dict]) -> Targets:
+        """Read-modify-write: fn(current) returns the fields to change."""
+        with self.control_lock:
+            self.targets = dataclasses.replace(self.targets, **fn(self.targets))
+            return self.targets
+
+    def post(self, fn: Callable[["Engine"], None]) -> None:
+        """Run fn(engine) on the render thread at the next frame boundary."""
+        self._queue.put((None, fn))
+
+    def post_at(self, sample_time: int, fn: Callable[["Engine"], None]) -> None:
+        """Run fn(engine) at the first frame boundary at or after sample_time (late: at once)."""
+        self._queue.put((int(sample_time), fn))
+
+    def clear_scheduled(self) -> None:
+        self.post(lambda e: e._scheduler.clear())
+
+    @property
+    def meter(self) -> tuple[float, float]:
+        return self.stats.meter_rms_db, self.stats.meter_peak_db
+
+    @property
+    def model_name(self) -> str:
+        return self.bundle.meta.name
+
+    def snapshot(self) -> dict:
+        d = self.targets.to_dict()
+        d["model"] = self.model_name
+        return d
+
+    def restore(self, state: dict) -> Targets:
+        """Apply a snapshot (as from `snapshot`), ignoring fields that do not fit this model."""
+        n = self.bundle.meta.latent_size
+        lo, hi = self.bundle.meta.control_range
+        changes: dict = {}
+        try:
+            if len(state.get("latent", [])) == n:
+                changes["latent"] = tuple(min(hi, max(lo, float(v))) for v in state["latent"])
+            if len(state.get("scale", [])) == n:
+                changes["scale"] = tuple(min(SCALE_RANGE[1], max(0.0, float(v))) for v in state["scale"])
+            if len(state.get("mute", [])) == n:
+                changes["mute"] = tuple(bool(v) for v in state["mute"])
+            if len(state.get("chroma", [])) == CHROMA_SIZE:
+                changes["chroma"] = tuple(max(0.0, float(v)) for v in state["chroma"])
+            for key, (rlo, rhi) in (
+                ("transpose", TRANSPOSE_RANGE),
+                ("gain", GAIN_RANGE),
+                ("glide", GLIDE_RANGE),
+                ("tilt", TILT_RANGE),
+            ):
+                if key in state:
+                    changes[key] = min(rhi, max(rlo, float(state[key])))
+            if "freq_shift" in state:
+                limit = self.n_fft // 2
+                changes["freq_shift"] = int(min(limit, max(-limit, int(state["freq_shift"]))))
+            if "playing" in state:
+                changes["playing"] = bool(state["playing"])
+        except (TypeError, ValueError):
+            pass
+        return self.update(**changes)
+
+    def panic(self) -> None:
+        """Silence at once and forget scheduled events (on the render thread)."""
+        self.update(playing=False, note=None)
+
+        def _silence(e: "Engine") -> None:
+            e._scheduler.clear()
+            e._env = 0.0
+            e._amp = 0.0
+            e._ola.reset()
+
+        self.post(_silence)
+
+    def swap_model(self, bundle: ModelBundle) -> None:
+        """Switch decoders at a frame boundary (call via post, or before rendering starts).
+
+        With the same frame size the switch is just another frame change: overlap-add and the
+        phase integration carry across it, so it does not click. A different frame size needs
+        new buffers, so the output fades out, swaps, and fades back in.
+        """
+        if bundle.meta.sample_rate != self.sample_rate:
+            raise ValueError(
+                f"model '{bundle.meta.name}' runs at {bundle.meta.sample_rate} Hz, the stream at {self.sample_rate} Hz"
+            )
+        self._pending_model = bundle
+
+    # ---- render side (one thread) -------------------------------------------------------
+
+    def _build_dsp(self) -> None:
+        self._ola = OverlapAdd(self.n_fft, self.hop)
+        self._phase = make_phase(self.phase_method, self.n_fft, self.hop, self.seed)
+        self._shaper = SpectralShaper(self.n_fft, self.sample_rate)
+        self._silence_mag = np.zeros(self.n_fft // 2 + 1)
+        self._out = np.zeros(self.hop, dtype=np.float32)
+        self._ramp = np.linspace(0.0, 1.0, self.hop, endpoint=False) + 1.0 / self.hop
+        self._level_scale = self.level * self._ola.window.sum() / 2.0
+
+    def _reset_render_state(self) -> None:
+        t = self.targets
+        self._seen = _Seen()
+        self._latent = Glide(t.effective_latent())
+        self._chroma = Glide(t.chroma)
+        self._transpose = Glide(t.transpose)
+        self._gain = Glide(t.gain)
+        self._cache: "OrderedDict[bytes, np.ndarray]" = OrderedDict()
+        self._mag = self._silence_mag
+        self._raw = self._silence_mag
+        self._frame_version = 0
+        self._env = 1.0 if t.playing else 0.0
+        self._amp = self._env * t.gain * t.velocity
+        self._pending_model: Optional[ModelBundle] = None
+        self._inputs = np.zeros(self.bundle.meta.latent_size + CHROMA_SIZE, dtype=np.float32)
+
+    def _drain_queue(self) -> None:
+        boundary = self.sample_time
+        while True:
+            try:
+                when, fn = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if when is None:
+                fn(self)
+            elif when < boundary:
+                self.stats.late_events += 1
+                fn(self)
+            else:
+                self._scheduler.add(when, fn)
+        for fn in self._scheduler.pop_due(boundary):
+            fn(self)
+
+    def _glide_frames(self, seconds: float) -> int:
+        return max(1, int(round(seconds * self.sample_rate / self.hop)))
+
+    def _follow_targets(self, t: Targets) -> None:
+        seen = self._seen.targets
+        if seen is t:
+            return
+        frames = self._glide_frames(t.glide)
+        if seen is None or (t.latent, t.scale, t.mute) != (seen.latent, seen.scale, seen.mute):
+            self._latent.set(t.effective_latent(), frames)
+        if seen is None or t.chroma != seen.chroma:
+            self._chroma.set(t.chroma, frames)
+        if seen is None or t.transpose != seen.transpose:
+            self._transpose.set(t.transpose, frames)
+        if seen is None or t.gain != seen.gain:
+            self._gain.set(t.gain, frames)
+        self._seen.targets = t
+
+    def _decode(self) -> np.ndarray:
+        """Magnitude for the current (glided) inputs; an LRU cache means equal inputs decode once."""
+        n = self.bundle.meta.latent_size
+        self._inputs[:n] = self._latent.value
+        self._inputs[n:] = self._chroma.value
+        key = self._inputs.tobytes()
+        if key == self._seen.last_inputs:
+            return self._raw
+        frame = self._cache.get(key)
+        if frame is not None:
+            self._cache.move_to_end(key)
+            self.stats.cache_hits += 1
+        else:
+            frame = self.bundle.decode(self._inputs[:n], self._inputs[n:]).astype(np.float64)
+            self.stats.decodes += 1
+            self._cache[key] = frame
+            if len(self._cache) > CACHE_FRAMES:
+                self._cache.popitem(last=False)
+        self._seen.last_inputs = key
+        self._frame_version += 1
+        self._raw = frame
+        return frame
+
+    def _apply_pending_model(self) -> None:
+        bundle = self._pending_model
+        if bundle is None:
+            return
+        same_frame = bundle.meta.n_fft == self.n_fft
+        if not same_frame and self._env > 0.0:
+            return  # wait for the fade-out started below
+        self._pending_model = None
+        old_n = self.bundle.meta.latent_size
+        self.bundle = bundle
+        self._cache.clear()
+        self._seen.last_inputs = b""
+        n = bundle.meta.latent_size
+        self._inputs = np.zeros(n + CHROMA_SIZE, dtype=np.float32)
+        if n != old_n:
+            fresh = Targets.initial(bundle)
+            self.update(latent=fresh.latent, scale=fresh.scale, mute=fresh.mute)
+            self._latent.jump(self.targets.effective_latent())
+        if not same_frame:
+            self.n_fft = bundle.meta.n_fft
+            if self.n_fft % self.hop:
+                self.hop = bundle.meta.hop
+            self._build_dsp()
+
+    def render_hop(self) -> np.ndarray:
+        """Render the next `hop` samples (float32, within ±1, always finite)."""
+        started = time.perf_counter()
+        self._drain_queue()
+        t = self.targets
+        if self._pending_model is not None:
+            self._apply_pending_model()
+        self._follow_targets(t)
+        self._latent.step()
+        self._chroma.step()
+        self._transpose.step()
+        self._gain.step()
+
+        swapping = self._pending_model is not None
+        env_target = 1.0 if (t.playing and not swapping) else 0.0
+        step = self.hop / max(1.0, self.fade * self.sample_rate)
+        env = min(env_target, self._env + step) if env_target > self._env else max(env_target, self._env - step)
+        amp_start = self._amp
+        amp_end = env * float(self._gain.value) * t.velocity
+        self._env = env
+        out = self._out
+
+        if amp_start == 0.0 and amp_end == 0.0:
+            out[:] = 0.0  # silent: no decode, no synthesis
+            self._ola.reset()
+        else:
+            mag = self._decode()
+            shape_key = (float(self._transpose.value), int(t.freq_shift), float(t.tilt), self._frame_version)
+            changed = shape_key != self._seen.shape_key
+            if changed:
+                self._mag = self._shaper.apply(
+                    mag, transpose=shape_key[0], freq_shift=shape_key[1], tilt=shape_key[2]
+                ).copy()
+                self._seen.shape_key = shape_key
+            spectrum = self._phase.next(self._mag, changed)
+            spectrum *= self._level_scale
+            hop_out = self._ola.push(spectrum)
+            # per-sample linear ramp from the previous amplitude to the new one: no zipper steps
+            np.multiply(self._ramp, amp_end - amp_start, out=out)
+            out += amp_start
+            out *= hop_out
+            if not np.all(np.isfinite(out)):
+                self.stats.nonfinite_frames += 1
+                out[:] = 0.0
+                self._ola.reset()
+                self._phase.reset()
+            soft_limit(out)
+        self._amp = amp_end
+        self.sample_time += self.hop
+        st = self.stats
+        st.frames += 1
+        st.meter_rms_db, st.meter_peak_db = rms_peak_dbfs(out)
+        spent = time.perf_counter() - started
+        st.render_seconds += spent
+        st.cpu_load = 0.95 * st.cpu_load + 0.05 * (spent * self.sample_rate / self.hop)
+        return out
+
+    def render(self, n_samples: int) -> np.ndarray:
+        """Render at least n_samples (whole hops) into a new array; for offline use."""
+        hops = -(-n_samples // self.hop)
+        buf = np.empty(hops * self.hop, dtype=np.float32)
+        for i in range(hops):
+            buf[i * self.hop : (i + 1) * self.hop] = self.render_hop()
+        return buf[:n_samples]
