@@ -57,6 +57,8 @@ class Targets:
     playing: bool = False
     velocity: float = 1.0
     note: Optional[int] = None
+    # one-shot glide time for the change this snapshot carries (preset morphs); None = glide
+    transition: Optional[float] = None
 
     @classmethod
     def initial(cls, bundle: ModelBundle) -> "Targets":
@@ -74,6 +76,7 @@ class Targets:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        d.pop("transition")
         for k in ("latent", "scale", "mute", "chroma"):
             d[k] = list(d[k])
         return d
@@ -168,6 +171,7 @@ class Engine:
 
     def update(self, **changes) -> Targets:
         """Replace target fields atomically; returns the new snapshot."""
+        changes.setdefault("transition", None)
         with self.control_lock:
             self.targets = dataclasses.replace(self.targets, **changes)
             return self.targets
@@ -175,7 +179,9 @@ class Engine:
     def modify(self, fn: Callable[[Targets], dict]) -> Targets:
         """Read-modify-write: fn(current) returns the fields to change."""
         with self.control_lock:
-            self.targets = dataclasses.replace(self.targets, **fn(self.targets))
+            changes = fn(self.targets)
+            changes.setdefault("transition", None)
+            self.targets = dataclasses.replace(self.targets, **changes)
             return self.targets
 
     def post(self, fn: Callable[["Engine"], None]) -> None:
@@ -202,8 +208,11 @@ class Engine:
         d["model"] = self.model_name
         return d
 
-    def restore(self, state: dict) -> Targets:
-        """Apply a snapshot (as from `snapshot`), ignoring fields that do not fit this model."""
+    def restore(self, state: dict, morph: Optional[float] = None) -> Targets:
+        """Apply a snapshot (as from `snapshot`), ignoring fields that do not fit this model.
+
+        `morph` glides there over that many seconds instead of the current glide time.
+        """
         n = self.bundle.meta.latent_size
         lo, hi = self.bundle.meta.control_range
         changes: dict = {}
@@ -231,6 +240,7 @@ class Engine:
                 changes["playing"] = bool(state["playing"])
         except (TypeError, ValueError):
             pass
+        changes["transition"] = morph
         return self.update(**changes)
 
     def panic(self) -> None:
@@ -309,7 +319,7 @@ class Engine:
         seen = self._seen.targets
         if seen is t:
             return
-        frames = self._glide_frames(t.glide)
+        frames = self._glide_frames(t.glide if t.transition is None else t.transition)
         if seen is None or (t.latent, t.scale, t.mute) != (seen.latent, seen.scale, seen.mute):
             self._latent.set(t.effective_latent(), frames)
         if seen is None or t.chroma != seen.chroma:

@@ -1,0 +1,204 @@
+"""`aedaemon` command line: run, render, info, addresses (+ corpus/train/evaluate with [train]).
+
+User errors (AedaemonError) print one line and exit with code 2; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+from .errors import AedaemonError
+
+DEFAULT_MODEL = "models/default"
+
+
+def _default_models_dir() -> Path:
+    return Path(os.environ.get("AEDAEMON_MODELS_DIR", "models"))
+
+
+def _finite(kind):
+    def conv(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a valid {kind.__name__}") from None
+        if isinstance(v, float) and not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+        return v
+
+    return conv
+
+
+def _latent_list(text: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
+    if not vals or not all(math.isfinite(v) for v in vals):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of finite numbers")
+    return vals
+
+
+def _chroma_arg(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+# ---- render ------------------------------------------------------------------------------
+
+
+def add_render_parser(sub) -> None:
+    p = sub.add_parser(
+        "render",
+        help="render offline to a WAV file",
+        description="Render the synthesizer offline to a 16-bit WAV. Settings are applied through "
+        "the OSC address table; --score schedules timed OSC messages from a JSON file.",
+    )
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model folder or name (default: %(default)s)")
+    p.add_argument("--models-dir", type=Path, default=None, help="where model names are looked up")
+    p.add_argument("--latent", type=_latent_list, help="comma-separated latent values, one per unit")
+    p.add_argument("--chroma", type=_chroma_arg, help="pitch class: 0..11 or a name (C, C#, Db, ... B)")
+    p.add_argument("--transpose", type=_finite(float), help="semitones, -24..24")
+    p.add_argument("--freq-shift", type=_finite(int), help="circular frequency shift in bins")
+    p.add_argument("--gain", type=_finite(float), help="linear output gain, 0..2")
+    p.add_argument("--glide", type=_finite(float), help="glide time in seconds")
+    p.add_argument("--tilt", type=_finite(float), help="spectral tilt, dB/octave around 1 kHz")
+    p.add_argument("--seconds", type=_finite(float), default=4.0, help="length (default: %(default)s)")
+    p.add_argument("--phase", choices=("rtpghi", "noise", "canne"), default="rtpghi", help="phase method")
+    p.add_argument("--hop", type=_finite(int), help="synthesis hop in samples (must divide n_fft)")
+    p.add_argument("--seed", type=_finite(int), default=0, help="random seed for initial phase")
+    p.add_argument("--score", type=Path, help="JSON list of {time, address, args} events")
+    p.add_argument("--out", type=Path, default=Path("out.wav"), help="output WAV (default: %(default)s)")
+    p.set_defaults(func=cmd_render)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .engine import Engine
+    from .model import load_bundle
+    from .render import apply_settings, load_score, render_to_wav
+
+    if not 0 < args.seconds <= 3600:
+        raise AedaemonError(f"--seconds {args.seconds:g} is out of range (0, 3600]")
+    events = load_score(args.score) if args.score else None
+    bundle = load_bundle(args.model, args.models_dir or _default_models_dir())
+    hop = args.hop or bundle.meta.hop
+    if hop <= 0 or bundle.meta.n_fft % hop:
+        raise AedaemonError(f"--hop {hop} must be a positive divisor of the model's n_fft ({bundle.meta.n_fft})")
+    engine = Engine(bundle, hop=hop, phase=args.phase, seed=args.seed)
+    settings: list[tuple[str, list]] = []
+    if args.glide is not None:
+        settings.append(("/glide", [args.glide]))
+    if args.latent is not None:
+        settings.append(("/latent", args.latent))
+    if args.chroma is not None:
+        settings.append(("/chroma", [args.chroma]))
+    for flag, address in (("transpose", "/transpose"), ("freq_shift", "/freq_shift"), ("gain", "/gain"), ("tilt", "/tilt")):
+        if getattr(args, flag) is not None:
+            settings.append((address, [getattr(args, flag)]))
+    settings.append(("/play", [1]))
+    apply_settings(engine, settings)
+    args.out.parent.mkdir(parents=True, exist_ok=True) if str(args.out.parent) not in ("", ".") else None
+    figures = render_to_wav(engine, args.seconds, args.out, events)
+    print(
+        f"wrote {args.out}: {figures['seconds']:.2f} s at {engine.sample_rate} Hz, "
+        f"{figures['wall']:.2f} s wall ({figures['realtime_factor']:.0f}x real time), "
+        f"{figures['decodes']} decodes, phase {args.phase}, hop {engine.hop}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# ---- info, addresses -----------------------------------------------------------------------
+
+
+def add_info_parser(sub) -> None:
+    p = sub.add_parser("info", help="print a model bundle's metadata", description="Validate a model bundle and print its metadata.")
+    p.add_argument("model", help="model folder or name")
+    p.add_argument("--models-dir", type=Path, default=None)
+    p.set_defaults(func=cmd_info)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .model import describe, load_bundle
+
+    bundle = load_bundle(args.model, args.models_dir or _default_models_dir())
+    print(describe(bundle.meta, bundle.path))
+    return 0
+
+
+def add_addresses_parser(sub) -> None:
+    p = sub.add_parser("addresses", help="print the OSC address table (Markdown)")
+    p.set_defaults(func=cmd_addresses)
+
+
+def cmd_addresses(_args: argparse.Namespace) -> int:
+    from .protocol import ADDRESSES
+
+    print("| address | args | kind | meaning |\n|---|---|---|---|")
+    for e in ADDRESSES:
+        print(f"| {e.pattern} | {e.args} | {e.kind} | {e.doc} |")
+    return 0
+
+
+# ---- wiring ------------------------------------------------------------------------------
+
+
+def _optional_module(name: str):
+    """Import a sibling module if it is part of this installation (its own errors propagate)."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec(f"aedaemon.{name}") is None:
+        return None
+    return importlib.import_module(f"aedaemon.{name}")
+
+
+def _add_optional(sub) -> None:
+    """Subcommands that live in other modules: the daemon, the MIDI bridge, training."""
+    daemon = _optional_module("daemon")
+    if daemon is not None and hasattr(daemon, "add_run_arguments"):
+        p = sub.add_parser("run", help="run the synthesis daemon", description="Run the OSC-controlled synthesis daemon.")
+        daemon.add_run_arguments(p)
+        p.set_defaults(func=daemon.main)
+    for name in ("midi", "train.commands"):
+        module = _optional_module(name)
+        if module is not None and hasattr(module, "register"):
+            module.register(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aedaemon", description="Neural timbre synthesizer daemon, OSC and MIDI.")
+    parser.add_argument("--version", action="version", version=f"aedaemon {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_render_parser(sub)
+    add_info_parser(sub)
+    add_addresses_parser(sub)
+    _add_optional(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except AedaemonError as exc:
+        print(f"aedaemon: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,592 @@
+"""The address space (PROTOCOL.md) as one table: arguments, coercion, effect, echo, docs.
+
+Every way of driving the synthesizer goes through `dispatch`: the OSC server, the MIDI bridge,
+scores (`aedaemon render --score`) and the Python client's tests. `ADDRESSES` is also what
+`/get`, the docs generator and the MIDI mapping validator read, so an address exists in
+exactly one place.
+
+Validation happens on the caller's thread and refuses bad input with ParameterError (the OSC
+layer turns it into ``/fail <address> <reason>``) before anything changes. Effects on sound
+are target writes (see engine.Targets) made at once, or, for a timetagged message, a callable
+scheduled on the audio clock; either way they are echoed to subscribers as the same message.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+from . import __version__
+from .engine import GAIN_RANGE, GLIDE_RANGE, SCALE_RANGE, TILT_RANGE, TRANSPOSE_RANGE, Engine, Targets, one_hot
+from .errors import ParameterError
+from .model import CHROMA_SIZE, MODEL_NAME_RE
+
+NAME_RE = MODEL_NAME_RE  # presets, recordings, models: a name, never a path
+PITCH_NAMES = {
+    "C": 0, "B#": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "FB": 4, "E#": 5, "F": 5,
+    "F#": 6, "GB": 6, "G": 7, "G#": 8, "AB": 8, "A": 9, "A#": 10, "BB": 10, "B": 11, "CB": 11,
+}  # fmt: skip
+PITCH_CLASS_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+@dataclass(frozen=True)
+class Reply:
+    address: str
+    args: tuple = ()
+
+
+class Services(Protocol):
+    """What a host (the daemon; a stub offline) provides for session and transport addresses.
+
+    Methods raise ParameterError (or any AedaemonError) to refuse; the message becomes the
+    /fail reason. `broadcast` sends state echoes to subscribers and must be thread-safe: it
+    is called from the render thread for timetagged changes.
+    """
+
+    def broadcast(self, replies: Sequence[Reply]) -> None: ...
+    def preset_save(self, name: str) -> None: ...
+    def preset_load(self, name: str, morph: float) -> None: ...
+    def preset_list(self) -> list[str]: ...
+    def preset_delete(self, name: str) -> None: ...
+    def model_list(self) -> list[str]: ...
+    def model_load(self, name: str) -> None: ...
+    def record_start(self, name: Optional[str]) -> str: ...
+    def record_stop(self) -> str: ...
+    def status(self) -> list: ...
+    def notify(self, source: Any, on: bool) -> None: ...
+    def sync(self, source: Any, token: int) -> None: ...
+    def midi_learn(self, address: str) -> None: ...
+    def quit(self) -> None: ...
+
+
+class OfflineServices:
+    """Services for offline rendering: sound addresses work, session addresses are refused."""
+
+    def broadcast(self, replies: Sequence[Reply]) -> None:
+        pass
+
+    def __getattr__(self, name: str):
+        def refuse(*_args, **_kwargs):
+            raise ParameterError("not available in offline rendering")
+
+        return refuse
+
+
+# ---- argument coercion (PROTOCOL.md: Pd sends every number as float32) -------------------
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def as_float(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not _is_number(v):
+        raise ParameterError(f"{what} must be a number, got {_describe(v)}")
+    f = float(v)
+    if not math.isfinite(f):
+        raise ParameterError(f"{what} must be finite, got {f}")
+    return f
+
+
+def as_int(v: Any, what: str) -> int:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v) or v != int(v):
+            raise ParameterError(f"{what} must be a whole number, got {v}")
+        return int(v)
+    raise ParameterError(f"{what} must be an integer, got {_describe(v)}")
+
+
+def as_bool(v: Any, what: str) -> bool:
+    if isinstance(v, bool):
+        return v
+    n = as_int(v, what)
+    if n not in (0, 1):
+        raise ParameterError(f"{what} must be 0 or 1, got {n}")
+    return bool(n)
+
+
+def as_name(v: Any, what: str = "name") -> str:
+    if not isinstance(v, str):
+        raise ParameterError(f"{what} must be a string, got {_describe(v)}")
+    if not NAME_RE.match(v):
+        raise ParameterError(f"{what} '{v[:80]}' is not valid: use 1-64 of A-Z a-z 0-9 _ -")
+    return v
+
+
+def in_range(x: float, lo: float, hi: float, what: str) -> float:
+    if not lo <= x <= hi:
+        raise ParameterError(f"{what} {x:g} is out of range {lo:g}..{hi:g}")
+    return x
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, str):
+        return f"string '{v[:40]}'"
+    if isinstance(v, (bytes, bytearray)):
+        return f"blob of {len(v)} bytes"
+    return type(v).__name__ if v is not None else "nil"
+
+
+def _count(args: Sequence, lo: int, hi: Optional[int] = None) -> None:
+    hi = lo if hi is None else hi
+    if not lo <= len(args) <= hi:
+        want = str(lo) if lo == hi else f"{lo} to {hi}"
+        raise ParameterError(f"expects {want} argument{'s' if hi != 1 else ''}, got {len(args)}")
+
+
+def parse_pitch_class(v: Any) -> int:
+    if isinstance(v, str):
+        key = v.strip().upper()
+        if key not in PITCH_NAMES:
+            raise ParameterError(f"unknown pitch class '{v[:16]}' (use C, C#, Db, ... B or 0..11)")
+        return PITCH_NAMES[key]
+    pc = as_int(v, "pitch class")
+    if not 0 <= pc <= 11:
+        raise ParameterError(f"pitch class {pc} is out of range 0..11")
+    return pc
+
+
+def parse_chroma(args: Sequence) -> tuple[float, ...]:
+    """/chroma i | s | f x 12 → a 12-vector (blends are normalised to sum 1)."""
+    if len(args) == 1:
+        return one_hot(parse_pitch_class(args[0]))
+    if len(args) == CHROMA_SIZE:
+        vec = [as_float(v, f"chroma weight {k}") for k, v in enumerate(args)]
+        if any(w < 0 for w in vec):
+            raise ParameterError("chroma weights must be >= 0")
+        total = sum(vec)
+        if total <= 0:
+            raise ParameterError("chroma weights must not all be 0")
+        return tuple(w / total for w in vec)
+    raise ParameterError(f"expects a pitch class (0..11 or a name) or 12 weights, got {len(args)} arguments")
+
+
+def chroma_value(chroma: tuple[float, ...]) -> tuple:
+    """How /get and echoes report chroma: an int for one class, else the 12 weights."""
+    if max(chroma) == 1.0 and sum(chroma) == 1.0:
+        return (chroma.index(1.0),)
+    return tuple(chroma)
+
+
+# ---- the table ---------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    engine: Engine
+    services: Any  # Services
+    source: Any = None  # opaque: who sent it (for replies, /notify, /sync)
+    at: Optional[int] = None  # audio sample time for timetagged messages; None = now
+
+
+Handler = Callable[[Context, Optional[int], tuple], list]  # → replies to the sender
+
+
+@dataclass(frozen=True)
+class Entry:
+    pattern: str  # '/latent/{i}' for indexed addresses
+    args: str  # signature for docs: 'f', 'f×N', 'i|s|f×12', '[i]'
+    kind: str  # 'state' (echoed, /get-able) | 'action' | 'query' | 'session'
+    doc: str
+    handler: Handler
+    get: Optional[Callable[[Engine, Optional[int]], tuple]] = None
+
+
+def _unit(engine: Engine, index: Optional[int]) -> int:
+    n = engine.bundle.meta.latent_size
+    if index is None or not 0 <= index < n:
+        raise ParameterError(f"unit {index} is out of range 0..{n - 1} for model '{engine.model_name}'")
+    return index
+
+
+def _apply(ctx: Context, change: Callable[[Targets], dict], echoes: Callable[[Targets], list]) -> list:
+    """Make a target change now, or at ctx.at on the audio clock; echo it either way."""
+    engine, services = ctx.engine, ctx.services
+
+    def run() -> None:
+        new = engine.modify(change)
+        services.broadcast(echoes(new))
+
+    if ctx.at is None:
+        run()
+    else:
+        engine.post_at(ctx.at, lambda _e: run())
+    return []
+
+
+def _echo_latent_unit(i: int) -> Callable[[Targets], list]:
+    return lambda t: [Reply(f"/latent/{i}", (t.latent[i],))]
+
+
+def _clamp_latent(engine: Engine, v: float) -> float:
+    lo, hi = engine.bundle.meta.control_range
+    return min(hi, max(lo, v))
+
+
+def h_latent_all(ctx: Context, _i, args: tuple) -> list:
+    n = ctx.engine.bundle.meta.latent_size
+    if len(args) != n:
+        raise ParameterError(f"expects {n} values (model '{ctx.engine.model_name}' has {n} units), got {len(args)}")
+    vals = tuple(_clamp_latent(ctx.engine, as_float(v, f"latent {k}")) for k, v in enumerate(args))
+    return _apply(ctx, lambda t: {"latent": vals}, lambda t: [Reply("/latent", t.latent)])
+
+
+def h_latent_unit(ctx: Context, i, args: tuple) -> list:
+    i = _unit(ctx.engine, i)
+    _count(args, 1)
+    v = _clamp_latent(ctx.engine, as_float(args[0], "latent"))
+
+    def change(t: Targets) -> dict:
+        lat = list(t.latent)
+        lat[i] = v
+        return {"latent": tuple(lat)}
+
+    return _apply(ctx, change, _echo_latent_unit(i))
+
+
+def h_scale(ctx: Context, i, args: tuple) -> list:
+    i = _unit(ctx.engine, i)
+    _count(args, 1)
+    v = in_range(as_float(args[0], "scale"), *SCALE_RANGE, "scale")
+
+    def change(t: Targets) -> dict:
+        sc = list(t.scale)
+        sc[i] = v
+        return {"scale": tuple(sc)}
+
+    return _apply(ctx, change, lambda t: [Reply(f"/scale/{i}", (t.scale[i],))])
+
+
+def h_mute(ctx: Context, i, args: tuple) -> list:
+    i = _unit(ctx.engine, i)
+    _count(args, 1)
+    on = as_bool(args[0], "mute")
+
+    def change(t: Targets) -> dict:
+        m = list(t.mute)
+        m[i] = on
+        return {"mute": tuple(m)}
+
+    return _apply(ctx, change, lambda t: [Reply(f"/mute/{i}", (int(t.mute[i]),))])
+
+
+def h_chroma(ctx: Context, _i, args: tuple) -> list:
+    vec = parse_chroma(args)
+    return _apply(ctx, lambda t: {"chroma": vec}, lambda t: [Reply("/chroma", chroma_value(t.chroma))])
+
+
+def _scalar(name: str, rng: tuple[float, float], *, integer: bool = False, clamp: bool = False) -> Handler:
+    def handler(ctx: Context, _i, args: tuple) -> list:
+        _count(args, 1)
+        if integer:
+            v: float = as_int(args[0], name)
+        else:
+            v = as_float(args[0], name)
+        v = min(rng[1], max(rng[0], v)) if clamp else in_range(v, *rng, name)
+        return _apply(ctx, lambda t: {name: v}, lambda t: [Reply(f"/{name}", (getattr(t, name),))])
+
+    return handler
+
+
+def h_freq_shift(ctx: Context, i, args: tuple) -> list:
+    limit = ctx.engine.n_fft // 2
+    return _scalar("freq_shift", (-limit, limit), integer=True, clamp=True)(ctx, i, args)
+
+
+def note_to_pitch(engine: Engine, note: int) -> tuple[tuple[float, ...], float]:
+    """Chroma and transpose that make the model sound this MIDI note.
+
+    A conditioned model plays pitch class c at the note of that class in
+    [reference-6, reference+5]; transpose supplies the octaves. An unconditioned model
+    transposes by the whole distance to its reference note.
+    """
+    ref = engine.bundle.meta.reference_note
+    if engine.bundle.meta.conditioned:
+        low = ref - 6
+        base = low + (note - low) % 12
+        return one_hot(note % 12), float(note - base)
+    return engine.targets.chroma, float(note - ref)
+
+
+def h_note(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1, 2)
+    note = as_int(args[0], "note")
+    if not 0 <= note <= 127:
+        raise ParameterError(f"note {note} is out of range 0..127")
+    velocity = as_int(args[1], "velocity") if len(args) == 2 else 100
+    if not 0 <= velocity <= 127:
+        raise ParameterError(f"velocity {velocity} is out of range 0..127")
+    if velocity == 0:  # MIDI convention: note-on with velocity 0 is a note-off
+        return h_note_off(ctx, None, (note,))
+    chroma, transpose = note_to_pitch(ctx.engine, note)
+    if not TRANSPOSE_RANGE[0] <= transpose <= TRANSPOSE_RANGE[1]:
+        raise ParameterError(f"note {note} is more than 24 semitones from the model's range")
+    level = (velocity / 127.0) ** 2  # velocity curve: squared, like most synths' default
+    return _apply(
+        ctx,
+        lambda t: {"chroma": chroma, "transpose": transpose, "velocity": level, "playing": True, "note": note},
+        lambda t: [
+            Reply("/chroma", chroma_value(t.chroma)),
+            Reply("/transpose", (t.transpose,)),
+            Reply("/play", (int(t.playing),)),
+        ],
+    )
+
+
+def h_note_off(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1)
+    note = as_int(args[0], "note")
+
+    def change(t: Targets) -> dict:
+        return {"playing": False, "note": None} if t.note == note else {}
+
+    return _apply(ctx, change, lambda t: [Reply("/play", (int(t.playing),))])
+
+
+def h_play(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0, 1)
+    on = as_bool(args[0], "play") if args else True
+    return _apply(ctx, lambda t: {"playing": on, "note": None}, lambda t: [Reply("/play", (int(t.playing),))])
+
+
+def h_stop(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    return _apply(ctx, lambda t: {"playing": False, "note": None}, lambda t: [Reply("/play", (0,))])
+
+
+def h_panic(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    ctx.engine.panic()
+    ctx.services.broadcast([Reply("/play", (0,))])
+    return []
+
+
+def _all_units(t: Targets) -> list:
+    n = len(t.latent)
+    return (
+        [Reply("/latent", t.latent)]
+        + [Reply(f"/scale/{i}", (t.scale[i],)) for i in range(n)]
+        + [Reply(f"/mute/{i}", (int(t.mute[i]),)) for i in range(n)]
+    )
+
+
+def h_reset(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    fresh = Targets.initial(ctx.engine.bundle)
+    return _apply(ctx, lambda t: {"latent": fresh.latent, "scale": fresh.scale, "mute": fresh.mute}, _all_units)
+
+
+def h_zero(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    zero = _clamp_latent(ctx.engine, 0.0)
+    n = ctx.engine.bundle.meta.latent_size
+    return _apply(ctx, lambda t: {"latent": (zero,) * n}, lambda t: [Reply("/latent", t.latent)])
+
+
+# ---- session addresses: routed to the host's Services -----------------------------------
+
+
+def h_preset_save(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1)
+    name = as_name(args[0], "preset name")
+    ctx.services.preset_save(name)
+    return [Reply("/done", ("/preset/save", name))]
+
+
+def h_preset_load(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1, 2)
+    name = as_name(args[0], "preset name")
+    morph = in_range(as_float(args[1], "morph"), *GLIDE_RANGE, "morph") if len(args) == 2 else 0.0
+    ctx.services.preset_load(name, morph)
+    return [Reply("/done", ("/preset/load", name))]
+
+
+def h_preset_list(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    return [Reply("/preset/list", tuple(ctx.services.preset_list()))]
+
+
+def h_preset_delete(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1)
+    name = as_name(args[0], "preset name")
+    ctx.services.preset_delete(name)
+    return [Reply("/done", ("/preset/delete", name))]
+
+
+def h_model_list(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    return [Reply("/model/list", tuple(ctx.services.model_list()))]
+
+
+def h_model_load(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1)
+    name = as_name(args[0], "model name")
+    ctx.services.model_load(name)
+    return [Reply("/done", ("/model/load", name))]
+
+
+def h_record_start(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0, 1)
+    name = as_name(args[0], "recording name") if args else None
+    filename = ctx.services.record_start(name)
+    return [Reply("/done", ("/record/start", filename))]
+
+
+def h_record_stop(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    filename = ctx.services.record_stop()
+    return [Reply("/done", ("/record/stop", filename))]
+
+
+def h_get(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1)
+    if not isinstance(args[0], str):
+        raise ParameterError(f"expects an address string, got {_describe(args[0])}")
+    entry, index = resolve(args[0])
+    if entry is None or entry.get is None:
+        raise ParameterError(f"'{args[0][:64]}' is not a state address")
+    if index is not None:
+        _unit(ctx.engine, index)
+    return [Reply(args[0], tuple(entry.get(ctx.engine, index)))]
+
+
+def h_status(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    return [Reply("/status.reply", tuple(ctx.services.status()))]
+
+
+def h_version(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    return [Reply("/version.reply", ("aedaemon", __version__))]
+
+
+def h_notify(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1)
+    on = as_bool(args[0], "notify")
+    ctx.services.notify(ctx.source, on)
+    return [Reply("/done", ("/notify",))]
+
+
+def h_sync(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1)
+    token = as_int(args[0], "sync token")
+    ctx.services.sync(ctx.source, token)  # replies /synced token once applied
+    return []
+
+
+def h_meter(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    rms, peak = ctx.engine.meter
+    return [Reply("/meter", (rms, peak))]
+
+
+def h_midi_learn(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1)
+    if not isinstance(args[0], str):
+        raise ParameterError(f"expects an address string, got {_describe(args[0])}")
+    entry, index = resolve(args[0])
+    if entry is None or entry.kind not in ("state", "action"):
+        raise ParameterError(f"'{args[0][:64]}' cannot be bound to a MIDI control")
+    if index is not None:
+        _unit(ctx.engine, index)
+    ctx.services.midi_learn(args[0])
+    return [Reply("/done", ("/midi/learn", args[0]))]
+
+
+def h_quit(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 0)
+    ctx.services.quit()  # refuses unless the config allows it
+    return [Reply("/done", ("/quit",))]
+
+
+def _get_target(name: str) -> Callable[[Engine, Optional[int]], tuple]:
+    return lambda e, _i: (getattr(e.targets, name),)
+
+
+ADDRESSES: tuple[Entry, ...] = (
+    # sound parameters (state)
+    Entry("/latent", "f×N", "state", "set all N latent units (clamped to the control range)",
+          h_latent_all, lambda e, _i: e.targets.latent),
+    Entry("/latent/{i}", "f", "state", "set latent unit i (clamped to the model's control range)",
+          h_latent_unit, lambda e, i: (e.targets.latent[i],)),
+    Entry("/scale/{i}", "f", "state", "multiplier on unit i, 0..4 (effective = latent × scale × not muted)",
+          h_scale, lambda e, i: (e.targets.scale[i],)),
+    Entry("/mute/{i}", "i", "state", "1 mutes unit i, 0 unmutes", h_mute, lambda e, i: (int(e.targets.mute[i]),)),
+    Entry("/chroma", "i|s|f×12", "state", "pitch-class conditioning: 0..11, a name (C, C#, Db, ... B) or 12 weights",
+          h_chroma, lambda e, _i: chroma_value(e.targets.chroma)),
+    Entry("/transpose", "f", "state", "harmonic pitch shift in semitones, -24..24",
+          _scalar("transpose", TRANSPOSE_RANGE), _get_target("transpose")),
+    Entry("/freq_shift", "i", "state", "circular shift of the frame in bins (clamped to ±n_fft/2)",
+          h_freq_shift, _get_target("freq_shift")),
+    Entry("/gain", "f", "state", "output gain, linear 0..2", _scalar("gain", GAIN_RANGE), _get_target("gain")),
+    Entry("/glide", "f", "state", "seconds over which changes are interpolated (0 = next frame), 0..60",
+          _scalar("glide", GLIDE_RANGE), _get_target("glide")),
+    Entry("/tilt", "f", "state", "spectral tilt in dB/octave around 1 kHz, -12..12 (CANNe's bass boost when < 0)",
+          _scalar("tilt", TILT_RANGE), _get_target("tilt")),
+    Entry("/note", "i [i]", "action", "MIDI note [velocity]: chroma, transpose and level, then play (last note wins)",
+          h_note),
+    Entry("/note_off", "i", "action", "release that note if it is the one sounding", h_note_off),
+    # transport and actions
+    Entry("/play", "[i]", "state", "start (fade in); /play 0 stops", h_play, lambda e, _i: (int(e.targets.playing),)),
+    Entry("/stop", "", "action", "fade out to silence", h_stop),
+    Entry("/panic", "", "action", "silence at once, clear scheduled bundles", h_panic),
+    Entry("/reset", "", "action", "units back to the model's default latent, scales 1, mutes off", h_reset),
+    Entry("/zero", "", "action", "every latent unit to 0", h_zero),
+    Entry("/preset/save", "s", "session", "save the current sound as a named preset", h_preset_save),
+    Entry("/preset/load", "s [f]", "session", "load a preset [morphing over f seconds]", h_preset_load),
+    Entry("/preset/list", "", "session", "reply /preset/list s…", h_preset_list),
+    Entry("/preset/delete", "s", "session", "delete a preset", h_preset_delete),
+    Entry("/model/list", "", "session", "reply /model/list s…", h_model_list),
+    Entry("/model/load", "s", "session", "swap to a model by name, without a click", h_model_load),
+    Entry("/record/start", "[s]", "session", "record the output to a WAV in the recordings directory",
+          h_record_start),
+    Entry("/record/stop", "", "session", "stop recording; reply /done /record/stop filename", h_record_stop),
+    # queries and session
+    Entry("/get", "s", "query", "reply with the current value of a state address", h_get),
+    Entry("/status", "", "query", "reply /status.reply with playing, model, rates, load and counters", h_status),
+    Entry("/version", "", "query", "reply /version.reply aedaemon <version>", h_version),
+    Entry("/notify", "i", "session", "1 subscribes the sender to state changes and /meter, 0 unsubscribes",
+          h_notify),
+    Entry("/sync", "i", "session", "reply /synced i once everything received before it is applied", h_sync),
+    Entry("/meter", "", "query", "reply /meter rms peak (dBFS); pushed ~20×/s to subscribers", h_meter),
+    Entry("/midi/learn", "s", "session", "bind the next MIDI control moved to this address", h_midi_learn),
+    Entry("/quit", "", "session", "clean shutdown (only when the config allows it)", h_quit),
+)  # fmt: skip
+
+_EXACT = {e.pattern: e for e in ADDRESSES if "{i}" not in e.pattern}
+_INDEXED = {e.pattern.split("{i}")[0]: e for e in ADDRESSES if "{i}" in e.pattern}
+_INDEX_RE = re.compile(r"^(/[a-z_]+/)(0|[1-9][0-9]{0,3})$")
+
+
+def resolve(address: str) -> tuple[Optional[Entry], Optional[int]]:
+    """The table entry for a concrete address, and its unit index if it has one."""
+    entry = _EXACT.get(address)
+    if entry is not None:
+        return entry, None
+    m = _INDEX_RE.match(address)
+    if m and m.group(1) in _INDEXED:
+        return _INDEXED[m.group(1)], int(m.group(2))
+    return None, None
+
+
+def dispatch(
+    address: str, args: Sequence, *, engine: Engine, services: Any, source: Any = None, at: Optional[int] = None
+) -> tuple[list[Reply], list[Reply]]:
+    """Validate and apply one message. Returns (replies to the sender, echoes for subscribers).
+
+    Raises ParameterError with the reason when the message is refused; nothing has changed
+    then. State echoes are sent through `services.broadcast` when the change is applied (at
+    once, or at the scheduled time for timetagged messages), so the returned echo list is
+    always empty; it is kept for callers that collect echoes themselves.
+    """
+    entry, index = resolve(address)
+    if entry is None:
+        raise ParameterError(f"unknown address '{address[:64]}'")
+    ctx = Context(engine=engine, services=services, source=source, at=at)
+    return entry.handler(ctx, index, tuple(args)), []
