@@ -1,0 +1,549 @@
+"""`aedaemon run`: wiring and lifecycle of the daemon.
+
+    config ─> model ─> Engine ─> AudioOutput (render thread + PortAudio callback / null clock)
+                          ^            └─ Recorder tap
+    OscServer (network thread) ─> protocol.dispatch ─> Engine (post / post_at on the audio clock)
+                                         └─> Services (this module): presets, models, recording,
+                                             status, subscribers, sync, quit
+    housekeeping thread: /meter to subscribers, last-state saves, systemd watchdog
+
+Signals: SIGTERM/SIGINT save the state, fade out and exit 0 (well within 2 s); SIGHUP re-reads
+the configuration and applies what can change live. systemd: READY=1 once OSC answers and
+audio runs, WATCHDOG=1 only while the audio path moves, STOPPING=1 on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from . import __version__
+from .audio import AudioError, open_output
+from .config import Config, ConfigError, load_config
+from .errors import AedaemonError, ParameterError
+from .model import MODEL_NAME_RE, list_models, load_bundle
+from .osc import OscServer, Parsed, Peer, encode_message, unix_from_ntp
+from .presets import PresetStore, check_name
+from .recorder import Recorder
+
+log = logging.getLogger("aedaemon")
+
+STOP_FADE_SECONDS = 0.06
+
+
+# ------------------------------------------------------------------------------ arguments
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of `aedaemon run`; each (but --config/--fresh) overrides the config key of the same name."""
+    p.add_argument("--config", metavar="FILE", help="TOML config (default /etc/aedaemon/aedaemon.toml if present)")
+    p.add_argument("--model", help="model name in models_dir, or a model folder")
+    p.add_argument("--port", type=int, help="UDP and TCP port (default 9000; 0 = any free port)")
+    p.add_argument("--listen", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--allow", help="comma-separated networks allowed to connect (needed when --listen is not loopback)")
+    p.add_argument("--audio", choices=["portaudio", "null", "auto"],
+                   help="portaudio (default), null (software clock) or auto (null with a warning when no device)")
+    p.add_argument("--device", help="output device index or name")
+    p.add_argument("--block", type=int, help="audio block in frames (default 256)")
+    p.add_argument("--hop", type=int, help="synthesis hop (default: the model's)")
+    p.add_argument("--phase", help="phase reconstruction: rtpghi (default), noise, canne")
+    p.add_argument("--state-dir", help="presets and last state (default ./state)")
+    p.add_argument("--models-dir", help="model bundles (default ./models)")
+    p.add_argument("--recordings-dir", help="WAV recordings (default ./recordings)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--allow-quit", action="store_const", const=True, default=None, help="honour /quit")
+    p.add_argument("--fresh", action="store_true", help="ignore the saved last state")
+
+
+_CLI_KEYS = ("model", "port", "listen", "allow", "device", "block", "hop", "phase", "state_dir",
+             "models_dir", "recordings_dir", "log_level", "allow_quit")
+
+
+def _cli_overrides(args: argparse.Namespace) -> dict:
+    out = {k: getattr(args, k, None) for k in _CLI_KEYS}
+    audio = getattr(args, "audio", None)
+    out["audio"] = None if audio == "auto" else audio
+    return out
+
+
+# -------------------------------------------------------------------------------- logging
+
+
+class _JournalFormatter(logging.Formatter):
+    """`<priority>message` lines: journald files them with the right level, no double time."""
+
+    PRIO = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        prio = self.PRIO.get(record.levelno, 6)
+        return f"<{prio}>" + super().format(record).replace("\n", "\n" + f"<{prio}>")
+
+
+def setup_logging(level: str) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_aedaemon", False):
+            root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._aedaemon = True  # type: ignore[attr-defined]
+    if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
+        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+# -------------------------------------------------------------------------------- systemd
+
+
+class SdNotify:
+    """sd_notify(3) by hand: one datagram per state to $NOTIFY_SOCKET (no dependency)."""
+
+    def __init__(self) -> None:
+        addr = os.environ.get("NOTIFY_SOCKET", "")
+        self.sock: Optional[socket.socket] = None
+        self.addr = ""
+        if addr:
+            self.addr = "\0" + addr[1:] if addr.startswith("@") else addr
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            except OSError as exc:
+                log.warning("cannot create sd_notify socket: %s", exc)
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        pid = os.environ.get("WATCHDOG_PID", "")
+        self.watchdog_interval: Optional[float] = None
+        if usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid())):
+            self.watchdog_interval = int(usec) / 1e6 / 2.0
+
+    def send(self, msg: str) -> bool:
+        if self.sock is None:
+            return False
+        try:
+            self.sock.sendto(msg.encode(), self.addr)
+            return True
+        except OSError as exc:
+            log.debug("sd_notify %s failed: %s", msg, exc)
+            return False
+
+
+# ------------------------------------------------------------------------------ the daemon
+
+
+def _protocol():
+    from . import protocol
+
+    return protocol
+
+
+class Daemon:
+    """Services for protocol.dispatch plus the lifecycle."""
+
+    def __init__(self, cfg: Config, cfg_file: Optional[Path], args: Optional[argparse.Namespace] = None) -> None:
+        self.cfg = cfg
+        self.cfg_file = cfg_file
+        self.args = args
+        self.t_start = time.monotonic()
+        self.stop_event = threading.Event()
+        self.reload_requested = False
+        self.exit_code = 0
+        self.subscribers: dict[Peer, float] = {}
+        self._sub_lock = threading.Lock()
+        self.learn_address: Optional[str] = None
+        self.sd = SdNotify()
+        self.engine = None
+        self.audio = None
+        self.server: Optional[OscServer] = None
+        self.presets: Optional[PresetStore] = None
+        self.recorder: Optional[Recorder] = None
+        self._housekeeping: Optional[threading.Thread] = None
+        self._mono_minus_unix = time.monotonic() - time.time()
+        self.protocol = None
+
+    # ------------------------------------------------------------------ start
+    def _load_model(self, last: Optional[dict]):
+        cfg = self.cfg
+        spec: Any = cfg.model
+        name = last.get("model") if last else None
+        if (
+            isinstance(name, str)
+            and MODEL_NAME_RE.match(name)
+            and name in list_models(cfg.models_dir)
+            and Path(cfg.model).name != name
+        ):
+            try:
+                bundle = load_bundle(name, cfg.models_dir)
+                log.info("model '%s' from the last state (config says '%s')", name, cfg.model)
+                return bundle
+            except AedaemonError as exc:
+                log.warning("last state's model '%s' does not load (%s); using '%s'", name, exc, cfg.model)
+        return load_bundle(spec, cfg.models_dir)
+
+    def start(self, fresh: bool = False) -> None:
+        from .engine import Engine
+
+        cfg = self.cfg
+        self.protocol = _protocol()
+        try:
+            self.presets = PresetStore(cfg.state_dir)
+        except OSError as exc:
+            raise AedaemonError(f"state_dir {cfg.state_dir}: {exc.strerror or exc}") from None
+        last = None if fresh else self.presets.load_last()
+        bundle = self._load_model(last)
+        try:
+            self.engine = Engine(bundle, hop=cfg.hop, phase=cfg.phase)
+        except ValueError as exc:
+            raise AedaemonError(str(exc)) from None
+        if last:
+            self.engine.restore(last)
+            log.info("restored the last state (%s)", "playing" if last.get("playing") else "stopped")
+        self.recorder = Recorder(cfg.recordings_dir, self.engine.sample_rate)
+        audio_kind = cfg.audio
+        try:
+            self.audio = open_output(audio_kind, self.engine, device=cfg.device, block=cfg.block, tap=self.recorder.tap)
+            self.audio.start()
+        except AudioError as exc:
+            auto = self.args is not None and getattr(self.args, "audio", None) == "auto"
+            if not auto:
+                raise
+            log.warning("%s -- running on the null software clock instead (no sound)", exc)
+            self.audio = open_output("null", self.engine, block=cfg.block, tap=self.recorder.tap)
+            self.audio.start()
+        try:
+            self.server = OscServer(
+                self.on_message,
+                listen=cfg.listen,
+                port=cfg.port,
+                allow=cfg.allow,
+                max_packet=cfg.max_packet,
+                max_tcp_clients=cfg.max_tcp_clients,
+                client_rate=cfg.client_rate,
+            )
+        except OSError as exc:
+            self.audio.close()
+            raise AedaemonError(f"cannot listen on {cfg.listen}:{cfg.port} (UDP+TCP): {exc.strerror or exc}") from None
+        self.server.on_disconnect = self._drop_subscriber
+        self.server.start()
+        self._housekeeping = threading.Thread(target=self._housekeeping_loop, name="housekeeping", daemon=True)
+        self._housekeeping.start()
+        ready = time.monotonic() - self.t_start
+        self.sd.send(f"READY=1\nSTATUS=listening on {cfg.listen}:{self.server.port}, model {self.engine.model_name}")
+        log.info(
+            "ready in %.2f s: OSC udp+tcp %s:%d, model '%s' (%d Hz, hop %d), audio %s",
+            ready, cfg.listen, self.server.port, self.engine.model_name, self.engine.sample_rate,
+            self.engine.hop, self.audio.describe(),
+        )
+        # one machine-readable line on stdout for scripts and tests
+        print(f"aedaemon ready port={self.server.port} ready_s={ready:.3f}", flush=True)
+
+    # ------------------------------------------------------------------ messages
+    def mono_from_ntp(self, tt: int) -> float:
+        return unix_from_ntp(tt) + self._mono_minus_unix
+
+    def on_message(self, peer: Peer, m: Parsed) -> None:
+        at = None
+        if m.timetag is not None:
+            at = self.audio.sample_at(self.mono_from_ntp(m.timetag))
+        self.handle(peer, m.address, m.args, at)
+
+    def handle(self, source: Any, address: str, args: list, at: Optional[int] = None) -> None:
+        try:
+            replies, echoes = self.protocol.dispatch(address, args, engine=self.engine, services=self, source=source, at=at)
+        except AedaemonError as exc:  # ParameterError and any user-facing refusal
+            if hasattr(source, "send"):
+                source.send("/fail", [address, str(exc)])
+            return
+        if hasattr(source, "send"):
+            for r in replies:
+                source.send(r.address, list(r.args))
+        if echoes:
+            self.broadcast(echoes, exclude=source)
+
+    def broadcast(self, messages, exclude: Any = None) -> None:
+        with self._sub_lock:
+            subs = [s for s in self.subscribers if s is not exclude and s != exclude]
+        if not subs:
+            return
+        for r in messages:
+            try:
+                data = encode_message(r.address, list(r.args))
+            except (TypeError, ValueError) as exc:
+                log.error("cannot encode %s: %s", r.address, exc)
+                continue
+            for s in subs:
+                s.send_raw(data)
+
+    def _drop_subscriber(self, peer: Peer) -> None:
+        with self._sub_lock:
+            self.subscribers.pop(peer, None)
+
+    # ------------------------------------------------------------------ Services
+    def preset_save(self, name: str) -> str:
+        check_name(name)
+        self.presets.save(name, self.engine.snapshot())
+        return name
+
+    def preset_load(self, name: str, morph: float = 0.0) -> None:
+        check_name(name)
+        state = self.presets.load(name)
+        self.engine.restore(state, morph=float(morph) if morph and morph > 0 else None)
+        t = self.engine.targets
+        self.broadcast(_state_echoes(t))
+
+    def preset_list(self) -> list[str]:
+        return self.presets.list()
+
+    def preset_delete(self, name: str) -> str:
+        check_name(name)
+        self.presets.delete(name)
+        return name
+
+    def model_list(self) -> list[str]:
+        return list_models(self.cfg.models_dir)
+
+    def model_load(self, name: str) -> str:
+        if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+            raise ParameterError("model name must match [A-Za-z0-9_-]{1,64} (a name, never a path)")
+        if name not in list_models(self.cfg.models_dir):
+            raise ParameterError(f"no model named '{name}' in the models directory")
+        bundle = load_bundle(name, self.cfg.models_dir)  # ModelError (an AedaemonError) → /fail
+        if bundle.meta.sample_rate != self.engine.sample_rate:
+            raise ParameterError(
+                f"model '{name}' runs at {bundle.meta.sample_rate} Hz, the stream at {self.engine.sample_rate} Hz"
+            )
+        if self.engine.n_fft % self.engine.hop or bundle.meta.n_fft % self.engine.hop:
+            raise ParameterError(f"model '{name}': n_fft {bundle.meta.n_fft} is not a multiple of hop {self.engine.hop}")
+        self.engine.post(lambda e: e.swap_model(bundle))
+        return name
+
+    def record_start(self, name: Optional[str] = None) -> str:
+        return self.recorder.start(name).name
+
+    def record_stop(self) -> str:
+        return self.recorder.stop()
+
+    def status(self) -> list:
+        e = self.engine
+        a = self.audio
+        s = self.server
+        return [
+            1 if e.targets.playing else 0,
+            e.model_name,
+            float(e.sample_rate),
+            int(a.block),
+            int(e.hop),
+            float(round(a.cpu_load, 4)),
+            int(a.total_underflows),
+            int(e.stats.late_events),
+            int(s.stats.dropped if s else 0),
+            int(s.clients() if s else 0),
+            float(round(time.monotonic() - self.t_start, 3)),
+        ]
+
+    def version(self) -> list:
+        return ["aedaemon", __version__]
+
+    def notify(self, source: Any, on: bool) -> None:
+        if not isinstance(source, Peer):
+            raise ParameterError("only OSC clients can subscribe")
+        with self._sub_lock:
+            if on:
+                if source not in self.subscribers and len(self.subscribers) >= self.cfg.max_subscribers:
+                    raise ParameterError(f"too many subscribers ({self.cfg.max_subscribers})")
+                self.subscribers[source] = time.monotonic()
+            else:
+                self.subscribers.pop(source, None)
+
+    def sync(self, source: Any, n: int) -> None:
+        """Reply /synced n from the render thread once everything posted before is applied."""
+        if hasattr(source, "send"):
+            self.engine.post(lambda e: source.send("/synced", [int(n)]))
+
+    def midi_learn(self, address: str) -> str:
+        self.learn_address = address
+        return address
+
+    def quit(self) -> None:
+        if not self.cfg.allow_quit:
+            raise ParameterError("/quit is disabled (set allow_quit = true in the config)")
+        log.info("/quit received")
+        # after the /done reply went out
+        threading.Timer(0.05, self.stop_event.set).start()
+
+    # ------------------------------------------------------------------ housekeeping
+    def _housekeeping_loop(self) -> None:
+        next_meter = next_state = next_dog = time.monotonic()
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            try:
+                if now >= next_meter:
+                    next_meter = now + 1.0 / self.cfg.meter_rate
+                    if self.subscribers:
+                        rms, peak = self.engine.meter
+                        self.broadcast([_Msg("/meter", [float(rms), float(peak)])])
+                if now >= next_state:
+                    next_state = now + self.cfg.state_interval
+                    try:
+                        self.presets.save_last(self.engine.snapshot())
+                    except OSError as exc:
+                        log.error("cannot save the last state: %s", exc)
+                if self.sd.watchdog_interval is not None and now >= next_dog:
+                    next_dog = now + self.sd.watchdog_interval
+                    if self.audio.alive() and self.server._thread is not None and self.server._thread.is_alive():
+                        self.sd.send("WATCHDOG=1")
+                    else:
+                        log.error("audio path stalled: not feeding the systemd watchdog")
+            except Exception:  # noqa: BLE001
+                log.exception("housekeeping")
+            wait = min(next_meter, next_state, next_dog if self.sd.watchdog_interval else next_state) - time.monotonic()
+            self.stop_event.wait(min(max(wait, 0.005), 0.25))
+
+    # ------------------------------------------------------------------ reload / stop
+    def reload(self) -> None:
+        try:
+            cfg, _ = load_config(getattr(self.args, "config", None) if self.args else None,
+                                 cli=_cli_overrides(self.args) if self.args else None)
+        except AedaemonError as exc:
+            log.error("SIGHUP: config not reloaded: %s", exc)
+            return
+        old = self.cfg
+        setup_logging(cfg.log_level)
+        restart_keys = [k for k in ("listen", "port", "audio", "device", "block", "hop", "phase",
+                                    "state_dir", "recordings_dir") if getattr(cfg, k) != getattr(old, k)]
+        if restart_keys:
+            log.warning("SIGHUP: %s changed; these take effect after a restart", ", ".join(restart_keys))
+            for k in restart_keys:
+                cfg.__dict__[k] = getattr(old, k)
+        s = self.server
+        s._allow = cfg.allowed_networks()
+        s._allow_cache.clear()
+        s.client_rate = cfg.client_rate
+        s.burst = max(64.0, cfg.client_rate / 4.0)
+        s._buckets.clear()
+        s.max_packet = cfg.max_packet
+        s.max_tcp_clients = cfg.max_tcp_clients
+        model_changed = cfg.model != old.model or cfg.models_dir != old.models_dir
+        self.cfg = cfg
+        if model_changed:
+            try:
+                bundle = load_bundle(cfg.model, cfg.models_dir)
+                if bundle.meta.sample_rate == self.engine.sample_rate:
+                    self.engine.post(lambda e: e.swap_model(bundle))
+                else:
+                    log.error("SIGHUP: model '%s' has another sample rate; restart to use it", cfg.model)
+            except AedaemonError as exc:
+                log.error("SIGHUP: model not changed: %s", exc)
+        log.info("configuration reloaded")
+
+    def shutdown(self) -> None:
+        t0 = time.monotonic()
+        self.sd.send("STOPPING=1")
+        self.stop_event.set()
+        if self._housekeeping is not None:
+            self._housekeeping.join(timeout=0.5)
+        if self.engine is not None and self.presets is not None:
+            try:
+                self.presets.save_last(self.engine.snapshot(), force=True)
+            except OSError as exc:
+                log.error("cannot save the last state: %s", exc)
+        if self.recorder is not None and self.recorder.active:
+            try:
+                self.recorder.stop()
+            except AedaemonError as exc:
+                log.error("%s", exc)
+        if self.engine is not None and self.audio is not None:
+            was_playing = self.engine.targets.playing
+            self.engine.update(playing=False)  # the renderer fades out
+            if was_playing:
+                latency = (self.audio.target + self.audio.block) / self.engine.sample_rate
+                time.sleep(min(0.5, getattr(self.engine, "fade", 0.03) + latency + 0.02))
+        if self.server is not None:
+            self.server.stop()
+        if self.audio is not None:
+            self.audio.close()
+        log.info("stopped in %.2f s", time.monotonic() - t0)
+
+    def run(self, fresh: bool = False) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+        try:
+            self.start(fresh=fresh)
+        except BaseException:
+            self.stop_event.set()
+            if self.audio is not None:
+                self.audio.close()
+            raise
+        try:
+            while not self.stop_event.is_set():
+                self.stop_event.wait(0.2)
+                if self.reload_requested:
+                    self.reload_requested = False
+                    self.reload()
+        finally:
+            self.shutdown()
+        return self.exit_code
+
+    def _on_signal(self, signum, frame) -> None:
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        self.stop_event.set()
+
+    def _on_hup(self, signum, frame) -> None:
+        self.reload_requested = True
+
+
+def _state_echoes(t) -> list:
+    """Every state address with its value (after a preset load or restore)."""
+    from .protocol import Reply, chroma_value
+
+    n = len(t.latent)
+    return (
+        [Reply("/latent", tuple(t.latent))]
+        + [Reply(f"/scale/{i}", (t.scale[i],)) for i in range(n)]
+        + [Reply(f"/mute/{i}", (int(t.mute[i]),)) for i in range(n)]
+        + [Reply("/chroma", chroma_value(tuple(t.chroma))), Reply("/transpose", (t.transpose,)),
+           Reply("/freq_shift", (t.freq_shift,)), Reply("/gain", (t.gain,)), Reply("/glide", (t.glide,)),
+           Reply("/tilt", (t.tilt,)), Reply("/play", (int(t.playing),))]
+    )
+
+
+class _Msg:
+    __slots__ = ("address", "args")
+
+    def __init__(self, address: str, args: list) -> None:
+        self.address = address
+        self.args = args
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point for `aedaemon run` (cli.py). AedaemonError propagates: the CLI prints it."""
+    cfg, cfg_file = load_config(getattr(args, "config", None), cli=_cli_overrides(args))
+    setup_logging(cfg.log_level)
+    if cfg_file is not None:
+        log.info("config: %s", cfg_file)
+    daemon = Daemon(cfg, cfg_file, args)
+    return daemon.run(fresh=bool(getattr(args, "fresh", False)))
+
+
+def standalone(argv: Optional[list[str]] = None) -> int:
+    """`python -m aedaemon.daemon` — the same as `aedaemon run`, usable before cli.py wires it."""
+    p = argparse.ArgumentParser(prog="aedaemon run", description="run the OSC-controlled synthesizer daemon")
+    add_run_arguments(p)
+    a = p.parse_args(argv)
+    try:
+        return main(a)
+    except AedaemonError as exc:
+        print(f"aedaemon: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(standalone())
