@@ -1,0 +1,19 @@
+"""Training pipeline (optional extra `[train]`): corpus → train → export → evaluate.
+
+    aedaemon corpus FILES_OR_FOLDERS --out DIR      audio files → corpus.npz + manifest.json
+    aedaemon corpus --soundfont SF2 --out DIR       render a GM soundfont with fluidsynth first
+    aedaemon train CORPUS_DIR --out MODEL_DIR       Colonel & Keene 2020 autoencoder (PyTorch CPU)
+    aedaemon evaluate MODEL_DIR [--corpus DIR]      test MSE, mesh chroma accuracy, figures
+
+Only `train` needs PyTorch; `corpus` needs soundfile, `evaluate` onnxruntime and matplotlib.
+Every module here imports its heavy dependencies lazily so that `aedaemon --help` works on a
+base install.
+"""
+
+SAMPLE_RATE = 44100
+N_FFT = 4096
+HOP = 1024
+N_BINS = N_FFT // 2 + 1
+CHROMA_SIZE = 12
+REFERENCE_NOTE = 60
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")

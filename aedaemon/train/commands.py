@@ -1,0 +1,162 @@
+"""CLI subcommands `corpus`, `train`, `evaluate` (registered by aedaemon.cli).
+
+Heavy imports (soundfile, torch, matplotlib) happen inside the handlers, so that the main CLI
+starts fast and works without the `[train]` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from ..errors import AedaemonError
+
+EXTRA_HINT = "training needs the optional extra: pip install -e '.[train]'"
+
+
+def _command_line() -> str:
+    prog = Path(sys.argv[0]).name
+    if prog in ("__main__.py", "commands.py"):
+        prog = "python -m aedaemon.train.commands"
+    return " ".join([prog, *map(shlex.quote, sys.argv[1:])])
+
+
+def _need(module: str) -> None:
+    try:
+        __import__(module)
+    except ImportError:
+        raise AedaemonError(EXTRA_HINT) from None
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    _need("soundfile")
+    from .corpus import build_from_audio, build_from_soundfont
+
+    out = Path(args.out)
+    if args.soundfont:
+        if args.inputs:
+            raise AedaemonError("give either audio files/folders or --soundfont, not both")
+        programs = range(0, 112)
+        if args.programs:
+            try:
+                lo, _, hi = args.programs.partition("-")
+                programs = range(int(lo), int(hi or lo) + 1)
+            except ValueError:
+                raise AedaemonError(f"--programs must look like 0-111, got '{args.programs}'") from None
+            if not (0 <= programs.start and programs.stop <= 128 and len(programs) > 0):
+                raise AedaemonError(f"--programs must lie in 0-127, got '{args.programs}'")
+        man = build_from_soundfont(
+            Path(args.soundfont), out, seed=args.seed, programs=programs,
+            frames_per_note=args.frames_per_note, command=_command_line(),
+            progress=_log if not args.quiet else None,
+        )  # fmt: skip
+    else:
+        man = build_from_audio(
+            args.inputs, out, seed=args.seed, max_frames_per_file=args.max_frames_per_file,
+            command=_command_line(), progress=_log if not args.quiet else None,
+        )  # fmt: skip
+    f = man["frames"]
+    n_files = {k: sum(1 for x in man["files"] if x["split"] == k) for k in f}
+    print(
+        f"{out}: {man['total_frames']} frames from {len(man['files'])} sources — "
+        + ", ".join(f"{k} {f[k]} ({n_files[k]} sources)" for k in f)
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _need("torch")
+    _need("tqdm")
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(
+        corpus=args.corpus, out=args.out, epochs=args.epochs, seed=args.seed, latent_size=args.latent_size,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, threads=args.threads, name=args.name,
+        progress=not args.quiet, command=_command_line(),
+    )  # fmt: skip
+    train(cfg)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    _need("matplotlib")
+    from .evaluate import evaluate
+
+    res = evaluate(Path(args.model), corpus=args.corpus, figures=not args.no_figures, log=_log)
+    acc = res["chroma_accuracy"]
+    print(f"test MSE {res['test_mse']:.3g} over {res['test_frames']} frames of held-out sources")
+    print(
+        f"mesh chroma accuracy: mean {res['chroma_accuracy_mean']:.3f}, min {min(acc.values()):.3f} — "
+        + ", ".join(f"{k} {v:.2f}" for k, v in acc.items())
+    )
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "corpus",
+        help="build a training corpus from audio files/folders or a GM soundfont",
+        description="Audio (WAV/FLAC/AIFF, any channels and rate) or a soundfont rendered with "
+        "fluidsynth → normalised 4096-point magnitude frames with per-frame chroma labels, "
+        "split by source file into train/validation/test (~88/6/6).",
+    )
+    p.add_argument("inputs", nargs="*", metavar="FILE_OR_FOLDER", help="audio files or folders (searched recursively)")
+    p.add_argument("--soundfont", metavar="SF2", help="render chromatic scales of every sounding melodic GM program")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (corpus.npz + manifest.json)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the train/validation/test split (default 1)")
+    p.add_argument("--frames-per-note", type=int, default=12, help="soundfont: frames kept per note (default 12)")
+    p.add_argument("--programs", metavar="LO-HI", help="soundfont: GM program range (default 0-111, the melodic ones)")
+    p.add_argument("--max-frames-per-file", type=int, default=None, help="audio: keep at most this many frames per file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-source progress lines")
+    p.set_defaults(func=cmd_corpus)
+
+    p = subparsers.add_parser(
+        "train",
+        help="train the chroma-conditioned autoencoder on a corpus and export a model bundle",
+        description="Colonel & Keene 2020 autoencoder (PyTorch CPU). Resumable: rerun the same "
+        "command after an interruption. Needs the [train] extra.",
+    )
+    p.add_argument("corpus", metavar="CORPUS_DIR")
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="bundle folder to write (replaced atomically)")
+    p.add_argument("--epochs", type=int, default=60, help="default 60")
+    p.add_argument("--seed", type=int, default=1, help="default 1")
+    p.add_argument("--latent-size", type=int, default=8, help="bottleneck units (default 8)")
+    p.add_argument("--batch-size", type=int, default=200, help="default 200")
+    p.add_argument("--learning-rate", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
+    p.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
+    p.add_argument("--name", help="model name in model.json (default: the folder name)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser(
+        "evaluate",
+        help="test-set MSE, mesh chroma accuracy and figures of a trained model",
+        description="Writes the results into the bundle's model.json and latent.png / "
+        "reconstruction.png beside it.",
+    )
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("--corpus", metavar="DIR", help="corpus folder (default: the one the model was trained on)")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aedaemon.train.commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except AedaemonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
