@@ -174,10 +174,17 @@ def _add_optional(sub) -> None:
             module.register(sub)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage is one `--help` away)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aedaemon", description="Neural timbre synthesizer daemon, OSC and MIDI.")
+    parser = _Parser(prog="aedaemon", description="Neural timbre synthesizer daemon, OSC and MIDI.")
     parser.add_argument("--version", action="version", version=f"aedaemon {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_render_parser(sub)
     add_info_parser(sub)
     add_addresses_parser(sub)

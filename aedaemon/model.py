@@ -196,14 +196,19 @@ def _check_io(path: Path, meta: ModelMeta, session) -> None:
         )
     if "magnitude" not in outputs:
         raise ModelError(f"{path}: decoder has no output named 'magnitude' (has {sorted(outputs)})")
-    checks = [(n, inputs[n], size) for n, size in expected_inputs.items()]
-    checks.append(("magnitude", outputs["magnitude"], meta.n_bins))
-    for name, arg, size in checks:
+    checks = [("input", n, inputs[n], size, field) for (n, size), field in zip(
+        expected_inputs.items(), ("latent_size", "conditioning"))]
+    checks.append(("output", "magnitude", outputs["magnitude"], meta.n_bins, "n_bins"))
+    decoder = path / "decoder.onnx"
+    for role, name, arg, size, field in checks:
         if arg.type != _ONNX_FLOAT:
-            raise ModelError(f"{path}: '{name}' is {arg.type}, expected float32")
-        shape = arg.shape
+            raise ModelError(f"{decoder}: {role} '{name}' is {arg.type}, expected tensor(float) (float32)")
+        shape = list(arg.shape)
         if len(shape) != 2 or shape[1] != size:
-            raise ModelError(f"{path}: '{name}' has shape {shape}, expected [batch, {size}]")
+            shown = "[" + ", ".join(str(d) for d in shape) + "]"
+            raise ModelError(
+                f"{decoder}: {role} '{name}' has shape {shown}, but model.json ({field}) needs [batch, {size}]"
+            )
 
 
 def _check_weights(path: Path, session_path: Path) -> None:

@@ -7,11 +7,12 @@ import math
 import numpy as np
 
 LIMIT_KNEE = 0.8  # below this the limiter is transparent
-_HEADROOM = 1.0 - LIMIT_KNEE
+LIMIT_CEILING = 0.99  # never reached: tanh(inf) = 1 lands exactly here, below full scale
+_HEADROOM = LIMIT_CEILING - LIMIT_KNEE
 
 
 def soft_limit(x: np.ndarray) -> None:
-    """In place: identity below the knee, then a tanh curve that approaches but never reaches 1."""
+    """In place: identity below the knee, then a tanh curve towards the ceiling (-0.09 dBFS)."""
     over = np.abs(x) > LIMIT_KNEE
     if over.any():
         v = x[over]
