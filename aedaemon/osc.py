@@ -200,11 +200,7 @@ def _encode_string(s: str) -> bytes:
     return b + b"\0" * (_pad4(len(b)) - len(b))
 
 
-def encode_message(address: str, args: Iterable[Any] = ()) -> bytes:
-    """Encode with types from the Python values: bool T/F, int i (h beyond int32), float f,
-    str s, bytes b, None N."""
-    tags = [","]
-    payload = []
+def _encode_args(args: Iterable[Any], tags: list, payload: list) -> None:
     for a in args:
         if a is True:
             tags.append("T")
@@ -229,6 +225,10 @@ def encode_message(address: str, args: Iterable[Any] = ()) -> bytes:
             b = bytes(a)
             tags.append("b")
             payload.append(struct.pack(">i", len(b)) + b + b"\0" * (_pad4(len(b)) - len(b)))
+        elif isinstance(a, (list, tuple)):
+            tags.append("[")
+            _encode_args(a, tags, payload)
+            tags.append("]")
         else:
             try:  # numpy scalars
                 import numpy as np
@@ -244,6 +244,14 @@ def encode_message(address: str, args: Iterable[Any] = ()) -> bytes:
             except ImportError:  # pragma: no cover
                 pass
             raise TypeError(f"cannot encode {type(a).__name__} as an OSC argument")
+
+
+def encode_message(address: str, args: Iterable[Any] = ()) -> bytes:
+    """Encode with types from the Python values: bool T/F, int i (h beyond int32), float f,
+    str s, bytes b, None N, list/tuple an OSC array [...]."""
+    tags = [","]
+    payload: list = []
+    _encode_args(args, tags, payload)
     return _encode_string(address) + _encode_string("".join(tags)) + b"".join(payload)
 
 
