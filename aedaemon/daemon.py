@@ -381,9 +381,15 @@ class Daemon:
     # ------------------------------------------------------------------ housekeeping
     def _housekeeping_loop(self) -> None:
         next_meter = next_state = next_dog = time.monotonic()
+        seen_underflows = 0
         while not self.stop_event.is_set():
             now = time.monotonic()
             try:
+                if self.audio.total_underflows != seen_underflows:
+                    seen_underflows = self.audio.total_underflows
+                    log.warning("audio underflow: %d reported by the device, %d ring underruns (renderer late); "
+                                "render load %.1f%%", self.audio.underflows, self.audio.ring_underruns,
+                                100 * self.audio.cpu_load)
                 if now >= next_meter:
                     next_meter = now + 1.0 / self.cfg.meter_rate
                     if self.subscribers:
