@@ -62,6 +62,7 @@ class TrainConfig:
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
             "weight_decay": self.weight_decay,
+            "init": "glorot-uniform",
         }
 
 
