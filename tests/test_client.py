@@ -1,0 +1,85 @@
+"""The Python client against the real daemon: blocking, asyncio, TCP, bundles, callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from aedaemon.client import AsyncClient, Client, OscFailure
+from aedaemon.osc import parse_packet
+from daemon_harness import Daemon
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory, models_dir):
+    d = Daemon(tmp_path_factory.mktemp("client"), models_dir, "--fresh", audio="null")
+    yield d
+    assert d.terminate() == 0
+
+
+def test_blocking_requests_and_failures(daemon):
+    with Client(port=daemon.port) as c:
+        assert c.version()[0] == "aedaemon"
+        with pytest.raises(OscFailure) as exc:
+            c.preset_load("does_not_exist")
+        assert exc.value.address == "/preset/load" and "no preset" in exc.value.reason
+        with pytest.raises(TimeoutError):
+            Client(port=1, timeout=0.2).status()
+
+
+def test_every_address_has_a_method():
+    from aedaemon.protocol import ADDRESSES
+
+    names = {e.pattern.strip("/").split("/{i}")[0].replace("/", "_") for e in ADDRESSES}
+    names = {"latent" if n == "latent" else n for n in names}
+    missing = [n for n in names if not hasattr(Client, n)]
+    assert missing == []
+
+
+def test_bundle_encoding_and_refusing_requests(daemon):
+    with Client(port=daemon.port) as c:
+        b = c.bundle(at=time.time() + 10)
+        b.latent(0, 0.5).gain(0.5)
+        (m1, m2) = parse_packet(b.encode())
+        assert m1.address == "/latent/0" and m2.address == "/gain" and m1.timetag == m2.timetag
+        with pytest.raises(TypeError):
+            b.status()
+
+
+def test_subscription_callback(daemon):
+    seen = []
+    with Client(port=daemon.port) as sub, Client(port=daemon.port) as c:
+        sub.notify(True, callback=lambda a, args: seen.append(a))
+        c.glide(0.1)
+        c.sync()
+        time.sleep(0.2)
+        sub.notify(False)
+        c.glide(0.0)
+    assert "/glide" in seen and "/meter" in seen
+
+
+def test_asyncio_client(daemon):
+    async def main():
+        got = []
+        async with AsyncClient(port=daemon.port) as c:
+            st = await c.status()
+            assert st["model"] == "synthetic"
+            await c.gain(0.4)  # setters return an awaitable that is already done
+            c.transpose(2.0)  # ... or need not be awaited
+            await c.sync()
+            assert await c.get("/gain") == pytest.approx([0.4])
+            assert await c.get("/transpose") == pytest.approx([2.0])
+            with pytest.raises(OscFailure):
+                await c.model_load("nope")
+            await c.notify(True, callback=lambda a, args: got.append(a))
+            with c.bundle(at=time.time() + 0.2) as b:
+                b.gain(1.0).transpose(0.0)
+            await asyncio.sleep(0.5)
+            await c.notify(False)
+            assert await c.get("/gain") == pytest.approx([1.0])
+            assert "/gain" in got
+            assert await c.preset_list() == []
+
+    asyncio.run(main())
