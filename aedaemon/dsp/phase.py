@@ -113,10 +113,12 @@ class _GradientMixin:
         self._tgrad_plus = 2.0 * np.pi * a * np.arange(self.n_bins) / M
         self._floor = 10.0 ** (log_floor_db / 20.0)
         self._slog = np.zeros(self.n_bins)
+        self._top = 0.0
         self._tgrad = self._tgrad_plus.copy()
 
     def _log_and_tgrad(self, magnitude: np.ndarray) -> None:
         top = float(magnitude.max()) if magnitude.size else 0.0
+        self._top = top
         floor = max(top * self._floor, 1e-30)
         np.log(np.maximum(magnitude, floor), out=self._slog)
         t = self._tgrad
@@ -155,6 +157,8 @@ class RTPGHI(_Base, _GradientMixin):
         n = self.n_bins
         self._tol = 10.0 ** (tol_db / 20.0)
         self._slog_hist = np.zeros((2, n))  # log s at n-2, n-1
+        self._top_hist = [0.0, 0.0]  # their peaks
+        self._hist_tmp = np.empty((2, n))
         self._prev_mag = np.zeros(n)
         self._prev_tgrad = self._tgrad.copy()
         self._fgrad = np.zeros(n)
@@ -169,6 +173,7 @@ class RTPGHI(_Base, _GradientMixin):
     def reset(self) -> None:
         super().reset()
         self._prev_mag[:] = 0.0
+        self._top_hist = [0.0, 0.0]
         self._steady = 0
 
     def next(self, magnitude: np.ndarray, changed: bool = True) -> np.ndarray:
@@ -184,14 +189,20 @@ class RTPGHI(_Base, _GradientMixin):
         else:
             self._prev_tgrad[:] = self._tgrad
         s_log = self._slog
-        # causal 2nd-order backward difference in time: (3 s[n] - 4 s[n-1] + s[n-2]) / 2 * 2
-        np.multiply(s_log, 3.0, out=self._fgrad)
-        self._fgrad -= 4.0 * self._slog_hist[1]
-        self._fgrad += self._slog_hist[0]
+        # Causal 2nd-order backward difference in time, (3 s[n] - 4 s[n-1] + s[n-2]) / 2, on
+        # logs floored at one level for all three frames: a bin that was below the floor of a
+        # quiet frame must not read as a huge jump when the level rises.
+        log_floor = np.log(max(self._top, *self._top_hist, 1e-30) * self._floor)
+        hist = np.maximum(self._slog_hist, log_floor, out=self._hist_tmp)
+        np.maximum(s_log, log_floor, out=self._fgrad)
+        self._fgrad *= 3.0
+        self._fgrad -= 4.0 * hist[1]
+        self._fgrad += hist[0]
         self._fgrad *= self._fgrad_mul
         self._integrate(magnitude)
         self._slog_hist[0] = self._slog_hist[1]
         self._slog_hist[1] = s_log
+        self._top_hist = [self._top_hist[1], self._top]
         self._prev_mag[:] = magnitude
         return self._emit(magnitude)
 

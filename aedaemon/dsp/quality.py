@@ -24,13 +24,12 @@ def resynthesize(frames: np.ndarray, n_fft: int, hop: int, method: str, seed: in
 def spectral_convergence_db(target: np.ndarray, audio: np.ndarray, n_fft: int, hop: int, skip: int = 8) -> float:
     """20 log10(|| |STFT(audio)| - target ||_F / ||target||_F), over aligned frames.
 
-    Frame i of `target` is rendered into output samples ending at (i+1)*hop, so it lines up
-    with the analysis frame starting at (i+1)*hop - n_fft. The first `skip` frames (the
-    overlap-add warm-up) are left out.
+    OverlapAdd places frame i at output samples [i*hop, i*hop + n_fft), so it lines up with
+    analysis frame i of the output. The first `skip` frames (the warm-up, where the first
+    frame has no history to integrate from) are left out.
     """
     got = stft_magnitude(audio, n_fft, hop)
-    offset = n_fft // hop - 1  # analysis frame j covers target frame j + offset
-    n = min(len(got), len(target) - offset)
+    n = min(len(got), len(target))
     g = got[skip:n]
-    t = target[offset + skip : offset + n]
+    t = target[skip:n]
     return float(20.0 * np.log10(np.linalg.norm(g - t) / np.linalg.norm(t)))
