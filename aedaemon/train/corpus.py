@@ -83,7 +83,7 @@ def frame_chroma(mag: np.ndarray) -> np.ndarray:
     first = SALIENCE_NOTES[0] % 12
     pad = (-n) % 12
     sal = np.concatenate([sal, np.full(sal.shape[:-1] + (pad,), -np.inf, np.float32)], axis=-1)
-    per_octave = sal.reshape(sal.shape[:-1] + (-1, 12)).max(axis=-2)  # column k = class first+k
+    per_octave = sal.reshape(sal.shape[:-1] + ((n + pad) // 12, 12)).max(axis=-2)  # column k = class first+k
     return np.roll(per_octave, first, axis=-1)
 
 
