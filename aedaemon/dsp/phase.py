@@ -43,8 +43,8 @@ def _clamp_scan(a: np.ndarray, b: np.ndarray, tmp_a: np.ndarray, tmp_b: np.ndarr
     while d < n:
         # new a[v] = max(a[v], min(a[v-d], b[v])); new b[v] = min(b[v-d], b[v])
         np.minimum(a[..., :-d], b[..., d:], out=tmp_a[..., : n - d])
-        np.minimum(b[..., :-d], b[..., d:], out=tmp_b[..., : n - d])
         np.maximum(a[..., d:], tmp_a[..., : n - d], out=a[..., d:])
+        np.minimum(b[..., :-d], b[..., d:], out=tmp_b[..., : n - d])
         b[..., d:] = tmp_b[..., : n - d]
         d *= 2
     return a
@@ -164,8 +164,12 @@ class RTPGHI(_Base, _GradientMixin):
         self._fgrad = np.zeros(n)
         self._steady = 0  # identical frames in a row
         self._root = np.arange(n)  # for each bin, the bin its phase came from in time
-        # scan buffers: row 0 scans left-to-right, row 1 right-to-left (float32: only order matters)
-        self._scan = [np.empty((2, n), dtype=np.float32) for _ in range(4)]
+        # One contiguous scan of length 2n+1: bins left-to-right, a barrier (-inf stops every
+        # path), then the bins mirrored for the right-to-left pass. float32: only order matters.
+        self._scan = [np.empty(2 * n + 1, dtype=np.float32) for _ in range(4)]
+        # precomputed random phases for bins below the tolerance (as phaseret does)
+        self._random = self.rng.uniform(-np.pi, np.pi, 8 * n)
+        self._random_at = 0
         self._from_left = np.empty(n, dtype=np.float32)
         self._from_right = np.empty(n, dtype=np.float32)
         self._idx = np.arange(n)
@@ -220,18 +224,21 @@ class RTPGHI(_Base, _GradientMixin):
         seed[~alive] = _NEG
         expand = np.where(alive, s, _NEG).astype(np.float32)
         a, b, tmp_a, tmp_b = self._scan
-        # row 0, left-to-right: L[v] = max(seed[v], min(L[v-1], expand[v-1])); row 1 mirrored
-        a[0] = seed
-        a[1] = seed[::-1]
-        b[:, 0] = _NEG
-        b[0, 1:] = expand[:-1]
-        b[1, 1:] = expand[::-1][:-1]
+        # left-to-right: L[v] = max(seed[v], min(L[v-1], expand[v-1])); mirrored after the barrier
+        a[:n] = seed
+        a[n] = _NEG
+        a[n + 1 :] = seed[::-1]
+        b[0] = _NEG
+        b[1:n] = expand[:-1]
+        b[n] = _NEG
+        b[n + 1] = _NEG
+        b[n + 2 :] = expand[::-1][:-1]
         reach = _clamp_scan(a, b, tmp_a, tmp_b)
         from_left, from_right = self._from_left, self._from_right
         from_left[0] = _NEG
-        np.minimum(reach[0, :-1], expand[:-1], out=from_left[1:])
+        np.minimum(reach[: n - 1], expand[:-1], out=from_left[1:])
         from_right[-1] = _NEG
-        np.minimum(reach[1, ::-1][1:], expand[1:], out=from_right[:-1])
+        np.minimum(reach[n + 1 :][::-1][1:], expand[1:], out=from_right[:-1])
         is_root = (seed >= from_left) & (seed >= from_right)
         is_left = ~is_root & (from_left >= from_right)
         is_right = ~is_root & ~is_left
@@ -254,8 +261,13 @@ class RTPGHI(_Base, _GradientMixin):
         phase_down = phase[anchor_r] - (down - down[anchor_r])
         new = np.where(is_left, phase_up, np.where(is_right, phase_down, phase))
         dead = ~alive
-        if dead.any():
-            new[dead] = self.rng.uniform(-np.pi, np.pi, int(dead.sum()))
+        n_dead = int(np.count_nonzero(dead))
+        if n_dead:
+            start = self._random_at
+            if start + n_dead > len(self._random):
+                start = 0
+            new[dead] = self._random[start : start + n_dead]
+            self._random_at = (start + n_dead + 7919) % (len(self._random) - n)
         self.phase = new
         self._root = np.where(is_left, anchor, np.where(is_right, anchor_r, idx))
 
