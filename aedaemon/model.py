@@ -6,7 +6,6 @@ non-finite weights): the caller keeps whatever model it had.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ModelError
+from .jsonfile import read_json
 
 FORMAT_VERSION = 1
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -95,14 +95,7 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
 
 def load_meta(path: Path) -> ModelMeta:
     """Read and validate a model.json, raising ModelError with one clear line."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"cannot read {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    raw = read_json(path, ModelError)
     if not isinstance(raw, dict):
         raise ModelError(f"{path} must hold a JSON object")
     try:

@@ -392,11 +392,26 @@ def h_zero(ctx: Context, _i, args: tuple) -> list:
 # ---- session addresses: routed to the host's Services -----------------------------------
 
 
-def h_preset_save(ctx: Context, _i, args: tuple) -> list:
-    _count(args, 1)
-    name = as_name(args[0], "preset name")
-    ctx.services.preset_save(name)
-    return [Reply("/done", ("/preset/save", name))]
+def _named(address: str, method: str, what: str) -> Handler:
+    """Handler for `address s`: validate the name, call services.<method>(name), reply /done."""
+
+    def handler(ctx: Context, _i, args: tuple) -> list:
+        _count(args, 1)
+        name = as_name(args[0], what)
+        getattr(ctx.services, method)(name)
+        return [Reply("/done", (address, name))]
+
+    return handler
+
+
+def _listing(address: str, method: str) -> Handler:
+    """Handler for a no-argument listing that replies `address s…`."""
+
+    def handler(ctx: Context, _i, args: tuple) -> list:
+        _count(args, 0)
+        return [Reply(address, tuple(getattr(ctx.services, method)()))]
+
+    return handler
 
 
 def h_preset_load(ctx: Context, _i, args: tuple) -> list:
@@ -405,30 +420,6 @@ def h_preset_load(ctx: Context, _i, args: tuple) -> list:
     morph = in_range(as_float(args[1], "morph"), *GLIDE_RANGE, "morph") if len(args) == 2 else 0.0
     ctx.services.preset_load(name, morph)
     return [Reply("/done", ("/preset/load", name))]
-
-
-def h_preset_list(ctx: Context, _i, args: tuple) -> list:
-    _count(args, 0)
-    return [Reply("/preset/list", tuple(ctx.services.preset_list()))]
-
-
-def h_preset_delete(ctx: Context, _i, args: tuple) -> list:
-    _count(args, 1)
-    name = as_name(args[0], "preset name")
-    ctx.services.preset_delete(name)
-    return [Reply("/done", ("/preset/delete", name))]
-
-
-def h_model_list(ctx: Context, _i, args: tuple) -> list:
-    _count(args, 0)
-    return [Reply("/model/list", tuple(ctx.services.model_list()))]
-
-
-def h_model_load(ctx: Context, _i, args: tuple) -> list:
-    _count(args, 1)
-    name = as_name(args[0], "model name")
-    ctx.services.model_load(name)
-    return [Reply("/done", ("/model/load", name))]
 
 
 def h_record_start(ctx: Context, _i, args: tuple) -> list:
@@ -538,12 +529,16 @@ ADDRESSES: tuple[Entry, ...] = (
     Entry("/panic", "", "action", "silence at once, clear scheduled bundles", h_panic),
     Entry("/reset", "", "action", "units back to the model's default latent, scales 1, mutes off", h_reset),
     Entry("/zero", "", "action", "every latent unit to 0", h_zero),
-    Entry("/preset/save", "s", "session", "save the current sound as a named preset", h_preset_save),
+    Entry("/preset/save", "s", "session", "save the current sound as a named preset", _named("/preset/save", "preset_save", "preset name")),
     Entry("/preset/load", "s [f]", "session", "load a preset [morphing over f seconds]", h_preset_load),
-    Entry("/preset/list", "", "session", "reply /preset/list s…", h_preset_list),
-    Entry("/preset/delete", "s", "session", "delete a preset", h_preset_delete),
-    Entry("/model/list", "", "session", "reply /model/list s…", h_model_list),
-    Entry("/model/load", "s", "session", "swap to a model by name, without a click", h_model_load),
+    Entry("/preset/list", "", "session", "reply /preset/list s…",
+          _listing("/preset/list", "preset_list")),
+    Entry("/preset/delete", "s", "session", "delete a preset",
+          _named("/preset/delete", "preset_delete", "preset name")),
+    Entry("/model/list", "", "session", "reply /model/list s…",
+          _listing("/model/list", "model_list")),
+    Entry("/model/load", "s", "session", "swap to a model by name, without a click",
+          _named("/model/load", "model_load", "model name")),
     Entry("/record/start", "[s]", "session", "record the output to a WAV in the recordings directory",
           h_record_start),
     Entry("/record/stop", "", "session", "stop recording; reply /done /record/stop filename", h_record_stop),

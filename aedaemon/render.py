@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .engine import Engine
+from .jsonfile import read_json
 from .errors import AedaemonError, ParameterError, ScoreError
 from .protocol import OfflineServices, dispatch, resolve
 
@@ -57,15 +58,7 @@ def parse_score(raw: Any, source: str = "score") -> list[ScoreEvent]:
 
 
 def load_score(path: Path) -> list[ScoreEvent]:
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScoreError(f"score {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScoreError(f"cannot read score {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ScoreError(f"score {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    return parse_score(raw, str(path))
+    return parse_score(read_json(path, ScoreError, "score"), str(path))
 
 
 def schedule_score(engine: Engine, events: Sequence[ScoreEvent], services: Any = None) -> None:
