@@ -140,13 +140,15 @@ class AudioOutput:
 
     kind = "none"
 
-    def __init__(self, engine, *, block: int = 256, tap: Optional[Callable[[np.ndarray], None]] = None) -> None:
+    def __init__(self, engine, *, block: int = 256, tap: Optional[Callable[[np.ndarray], None]] = None,
+                 ahead: Optional[int] = None, rt_priority: int = 0) -> None:
         self.engine = engine
         self.block = int(block)
         self.sample_rate = int(engine.sample_rate)
         self.hop = int(engine.hop)
-        self.target = self.block + self.hop
-        self.ring = Ring(4 * (self.block + self.hop) + 4096)
+        self.ahead = self.hop if ahead is None else int(ahead)
+        self.target = self.block + self.ahead  # keep this much rendered (about block + hop)
+        self.ring = Ring(2 * (self.target + self.hop + self.block) + 4096)
         self.tap = tap
         self.underflows = 0  # device status flags
         self.ring_underruns = 0  # callback found the ring short
@@ -159,6 +161,11 @@ class AudioOutput:
         self._started = False
         self.last_render = time.monotonic()
         self._silence = np.zeros(self.hop, dtype=np.float32)
+        # real-time scheduling (SCHED_FIFO) for the callback and render threads when permitted
+        # (root, CAP_SYS_NICE or LimitRTPRIO); 0 = leave the scheduling alone
+        self.rt_priority = int(rt_priority)
+        self.rt_callback: Optional[bool] = None  # None: not tried yet
+        self.rt_render: Optional[bool] = None
 
     # -- clock
     def sample_at(self, t_mono: float) -> int:
@@ -211,7 +218,16 @@ class AudioOutput:
         while self.ring.fill() < self.target:
             self._render_one()
 
+    def _set_realtime(self, priority: int) -> bool:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(max(1, min(99, priority))))
+            return True
+        except (OSError, AttributeError, ValueError):
+            return False
+
     def _render_loop(self) -> None:
+        if self.rt_priority > 0:
+            self.rt_render = self._set_realtime(self.rt_priority - 5)
         ring = self.ring
         sr = float(self.sample_rate)
         while not self._stop.is_set():
@@ -219,8 +235,11 @@ class AudioOutput:
             if fill < self.target:
                 self._render_one()
                 continue
-            # sleep until the device has eaten down to the target (about one block)
-            wait = (fill - self.target + 1) / sr
+            # The device eats whole blocks: sleep until the callback that takes the fill below
+            # the target is due (from the last callback's time stamp), not in small polls.
+            blocks = (fill - self.target) // self.block + 1
+            _, t_cb = self._stamp
+            wait = t_cb + blocks * self.block / sr - time.monotonic() + 0.0003
             time.sleep(min(max(wait, 0.0005), 0.02))
 
     def _start_render(self) -> None:
@@ -335,6 +354,8 @@ class PortAudioOutput(AudioOutput):
 
     def _callback(self, in_data, frame_count, time_info, status):
         try:
+            if self.rt_callback is None:
+                self.rt_callback = self._set_realtime(self.rt_priority) if self.rt_priority > 0 else False
             if status & PA_OUTPUT_UNDERFLOW:
                 self.underflows += 1
             n = frame_count
@@ -397,7 +418,8 @@ class PortAudioOutput(AudioOutput):
             pass
 
 
-def open_output(kind: str, engine, *, device=None, block: int = 256, tap=None) -> AudioOutput:
+def open_output(kind: str, engine, *, device=None, block: int = 256, tap=None, ahead: Optional[int] = None,
+                rt_priority: int = 0) -> AudioOutput:
     if kind == "null":
-        return NullOutput(engine, block=block, tap=tap)
-    return PortAudioOutput(engine, device=device, block=block, tap=tap)
+        return NullOutput(engine, block=block, tap=tap, ahead=ahead, rt_priority=rt_priority)
+    return PortAudioOutput(engine, device=device, block=block, tap=tap, ahead=ahead, rt_priority=rt_priority)

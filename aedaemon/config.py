@@ -56,6 +56,21 @@ class Config(BaseModel):
     device: Optional[Union[int, str]] = Field(None, description="output device index or (part of its) name")
     block: int = Field(256, ge=16, le=8192, description="audio block (frames per callback)")
     hop: Optional[int] = Field(None, ge=16, le=16384, description="synthesis hop; default: the model's")
+    render_ahead: Optional[int] = Field(
+        None, ge=0, le=65536,
+        description="samples kept rendered beyond one block (default: one hop); lower = less control latency, "
+        "more risk of underflow",
+    )
+    rt_priority: int = Field(
+        70, ge=0, le=99,
+        description="SCHED_FIFO priority for the audio callback (render thread: 5 less) when the system "
+        "permits it (LimitRTPRIO, CAP_SYS_NICE); 0 = normal scheduling",
+    )
+    switch_interval: float = Field(
+        0.001, gt=0, le=0.1,
+        description="Python GIL switch interval in seconds: how long the audio callback can wait for the "
+        "interpreter (Python's default 0.005 is almost a whole 256-frame block)",
+    )
     phase: str = Field("rtpghi", description="phase reconstruction: rtpghi, noise, canne")
     model: str = Field("default", description="model name (in models_dir) or folder")
     models_dir: Path = Field(Path("models"), description="folder of model bundles")

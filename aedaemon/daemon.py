@@ -54,6 +54,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="output device index or name")
     p.add_argument("--block", type=int, help="audio block in frames (default 256)")
     p.add_argument("--hop", type=int, help="synthesis hop (default: the model's)")
+    p.add_argument("--render-ahead", type=int, metavar="SAMPLES",
+                   help="samples kept rendered beyond one block (default: one hop)")
     p.add_argument("--phase", help="phase reconstruction: rtpghi (default), noise, canne")
     p.add_argument("--state-dir", help="presets and last state (default ./state)")
     p.add_argument("--models-dir", help="model bundles (default ./models)")
@@ -63,7 +65,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh", action="store_true", help="ignore the saved last state")
 
 
-_CLI_KEYS = ("model", "port", "listen", "allow", "device", "block", "hop", "phase", "state_dir",
+_CLI_KEYS = ("model", "port", "listen", "allow", "device", "block", "hop", "render_ahead", "phase", "state_dir",
              "models_dir", "recordings_dir", "log_level", "allow_quit")
 
 
@@ -191,6 +193,7 @@ class Daemon:
         from .engine import Engine
 
         cfg = self.cfg
+        sys.setswitchinterval(cfg.switch_interval)
         self.protocol = _protocol()
         try:
             self.presets = PresetStore(cfg.state_dir)
@@ -208,14 +211,17 @@ class Daemon:
         self.recorder = Recorder(cfg.recordings_dir, self.engine.sample_rate)
         audio_kind = cfg.audio
         try:
-            self.audio = open_output(audio_kind, self.engine, device=cfg.device, block=cfg.block, tap=self.recorder.tap)
+            self.audio = open_output(audio_kind, self.engine, device=cfg.device, block=cfg.block,
+                                     tap=self.recorder.tap, ahead=cfg.render_ahead,
+                                     rt_priority=cfg.rt_priority)
             self.audio.start()
         except AudioError as exc:
             auto = self.args is not None and getattr(self.args, "audio", None) == "auto"
             if not auto:
                 raise
             log.warning("%s -- running on the null software clock instead (no sound)", exc)
-            self.audio = open_output("null", self.engine, block=cfg.block, tap=self.recorder.tap)
+            self.audio = open_output("null", self.engine, block=cfg.block, tap=self.recorder.tap,
+                                     ahead=cfg.render_ahead)
             self.audio.start()
         try:
             self.server = OscServer(
@@ -241,8 +247,22 @@ class Daemon:
             ready, cfg.listen, self.server.port, self.engine.model_name, self.engine.sample_rate,
             self.engine.hop, self.audio.describe(),
         )
+        threading.Thread(target=self._report_realtime, name="rt-report", daemon=True).start()
         # one machine-readable line on stdout for scripts and tests
         print(f"aedaemon ready port={self.server.port} ready_s={ready:.3f}", flush=True)
+
+    def _report_realtime(self) -> None:
+        time.sleep(0.5)
+        a = self.audio
+        if a is None or self.cfg.rt_priority <= 0:
+            return
+        if a.rt_callback and a.rt_render:
+            log.info("real-time scheduling: audio callback SCHED_FIFO %d, renderer %d",
+                     self.cfg.rt_priority, self.cfg.rt_priority - 5)
+        elif a.kind != "null":
+            log.warning("no real-time scheduling for the audio threads (callback %s, renderer %s): allow it "
+                        "with LimitRTPRIO / the audio group's rtprio limit; underflows are likelier under load",
+                        "ok" if a.rt_callback else "refused", "ok" if a.rt_render else "refused")
 
     # ------------------------------------------------------------------ messages
     def mono_from_ntp(self, tt: int) -> float:
@@ -422,8 +442,8 @@ class Daemon:
             return
         old = self.cfg
         setup_logging(cfg.log_level)
-        restart_keys = [k for k in ("listen", "port", "audio", "device", "block", "hop", "phase",
-                                    "state_dir", "recordings_dir") if getattr(cfg, k) != getattr(old, k)]
+        restart_keys = [k for k in ("listen", "port", "audio", "device", "block", "hop", "phase", "render_ahead",
+                                    "state_dir", "recordings_dir", "rt_priority") if getattr(cfg, k) != getattr(old, k)]
         if restart_keys:
             log.warning("SIGHUP: %s changed; these take effect after a restart", ", ".join(restart_keys))
             for k in restart_keys:
