@@ -1,0 +1,297 @@
+"""MIDI transport: open the controller's ports by name pattern, follow hot-plug, send LED feedback.
+
+python-rtmidi on JACK (the JACK MIDI graph; on a desktop, a2jmidid bridges ALSA hardware into
+it) or on the ALSA sequencer. Input arrives on rtmidi's own thread and goes straight to the
+Router, so the latency from MIDI message to state change is one dispatch, no queue hop.
+
+A poll thread (every 0.5 s) compares the port list with what is open: a vanished port is
+closed and logged, a returning (or first appearing) port is opened and logged, so the bridge
+reconnects within about half a second of the port coming back. Nothing here raises into the
+caller: no MIDI system, no matching port, a port that dies are all log lines.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from .router import Router
+
+log = logging.getLogger("aedaemon.midi")
+
+POLL_SECONDS = 0.5
+LED_SECONDS = 0.05
+_GLOB = set("*?[")
+
+
+def port_matches(pattern: str, name: str) -> bool:
+    """fnmatch (case-insensitive) on the whole port name or on the part after 'client:'.
+
+    A pattern without wildcards matches as a substring, so `nanoKONTROL2`, `nanoKONTROL2*` and
+    `*nanoKONTROL2*` all find "nanoKONTROL2:nanoKONTROL2 SLIDER/KNOB" and the a2jmidid name
+    "a2j:nanoKONTROL2 [24] (capture): nanoKONTROL2 MIDI 1". An empty pattern matches any port.
+    """
+    if not pattern:
+        return True
+    p = pattern.lower()
+    n = name.lower()
+    if not (_GLOB & set(p)):
+        return p in n
+    candidates = [n]
+    if ":" in n:
+        candidates.append(n.split(":", 1)[1].strip())
+    return any(fnmatch.fnmatchcase(c, p) for c in candidates)
+
+
+def pick_port(pattern: str, ports: list[str], exclude_client: str = "") -> Optional[int]:
+    for i, name in enumerate(ports):
+        if exclude_client and name.split(":", 1)[0].startswith(exclude_client):
+            continue  # our own ports (the LED output, another bridge of ours)
+        if port_matches(pattern, name):
+            return i
+    return None
+
+
+def api_for(backend: Optional[str]):
+    """Config `backend` → rtmidi API list to try: 'jack', 'alsa', mido-style
+    'mido.backends.rtmidi/UNIX_JACK', or None (JACK first, then ALSA)."""
+    import rtmidi
+
+    table = {"jack": rtmidi.API_UNIX_JACK, "unix_jack": rtmidi.API_UNIX_JACK,
+             "alsa": rtmidi.API_LINUX_ALSA, "linux_alsa": rtmidi.API_LINUX_ALSA}
+    if backend:
+        key = backend.rsplit("/", 1)[-1].lower()
+        if key not in table:
+            raise ValueError(f"unknown MIDI backend '{backend}' (use jack or alsa)")
+        return [table[key]]
+    compiled = rtmidi.get_compiled_api()
+    return [a for a in (rtmidi.API_UNIX_JACK, rtmidi.API_LINUX_ALSA) if a in compiled]
+
+
+class _Endpoint:
+    """One rtmidi MidiIn or MidiOut kept connected to the first port matching a pattern."""
+
+    def __init__(self, kind: str, pattern: str, client_name: str, backend: Optional[str],
+                 on_open: Callable[["_Endpoint"], None], on_close: Callable[["_Endpoint"], None]) -> None:
+        self.kind = kind  # 'input' | 'output'
+        self.pattern = pattern
+        self.client_name = client_name
+        self.backend = backend
+        self.on_open = on_open
+        self.on_close = on_close
+        self.obj: Any = None
+        self.port_name: Optional[str] = None
+        self.lost_name: Optional[str] = None
+        self._warned_none = False
+        self._warned_system = False
+        self.connects = 0
+        self.disconnects = 0
+
+    def _create(self) -> bool:
+        import rtmidi
+
+        if self.obj is not None:
+            return True
+        errors = []
+        try:
+            apis = api_for(self.backend)
+        except ValueError as exc:
+            if not self._warned_system:
+                log.warning("MIDI %s: %s", self.kind, exc)
+                self._warned_system = True
+            return False
+        for api in apis:
+            try:
+                cls = rtmidi.MidiIn if self.kind == "input" else rtmidi.MidiOut
+                self.obj = cls(api, name=self.client_name)
+                if self.kind == "input":
+                    self.obj.ignore_types(sysex=True, timing=True, active_sense=True)
+                if self._warned_system:
+                    log.info("MIDI %s: MIDI system available again (%s)", self.kind, rtmidi.get_api_name(api))
+                self._warned_system = False
+                return True
+            except Exception as exc:  # noqa: BLE001 — rtmidi.SystemError etc.
+                errors.append(f"{rtmidi.get_api_name(api)}: {exc}")
+        if not self._warned_system:
+            log.warning("MIDI %s: no MIDI system available (%s); the bridge keeps trying",
+                        self.kind, "; ".join(errors) or "rtmidi has no JACK or ALSA support")
+            self._warned_system = True
+        return False
+
+    def poll(self) -> None:
+        if not self._create():
+            return
+        try:
+            ports = self.obj.get_ports()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("MIDI %s: cannot list ports: %s", self.kind, exc)
+            self._drop_system()
+            return
+        if self.port_name is not None:
+            if self.port_name in ports:
+                return
+            log.warning("MIDI %s '%s' disappeared (unplugged?); reconnecting when it returns", self.kind, self.port_name)
+            self.lost_name = self.port_name
+            self._close_port()
+            self.disconnects += 1
+            self.on_close(self)
+        idx = None
+        if self.lost_name is not None and self.lost_name in ports:
+            idx = ports.index(self.lost_name)
+        if idx is None:
+            idx = pick_port(self.pattern, ports, self.client_name.split("-")[0])
+        if idx is None:
+            if not self._warned_none and self.lost_name is None:
+                log.warning("MIDI %s: no port matches '%s' (available: %s); will connect when one appears",
+                            self.kind, self.pattern or "*",
+                            ", ".join(p for p in ports if not p.startswith(self.client_name.split("-")[0] + ":"))
+                            or "none")
+                self._warned_none = True
+            return
+        name = ports[idx]
+        try:
+            self.obj.open_port(idx, "in" if self.kind == "input" else "out")
+        except Exception as exc:  # noqa: BLE001
+            log.warning("MIDI %s: cannot open '%s': %s", self.kind, name, exc)
+            return
+        self.port_name = name
+        self.connects += 1
+        self._warned_none = False
+        if self.lost_name is not None:
+            log.warning("MIDI %s '%s' is back: reconnected", self.kind, name)
+        else:
+            log.info("MIDI %s connected: '%s'", self.kind, name)
+        self.lost_name = None
+        self.on_open(self)
+
+    def _close_port(self) -> None:
+        try:
+            if self.kind == "input":
+                self.obj.cancel_callback()
+            self.obj.close_port()
+        except Exception:  # noqa: BLE001
+            pass
+        self.port_name = None
+
+    def _drop_system(self) -> None:
+        self._close_port()
+        try:
+            self.obj.delete()
+        except Exception:  # noqa: BLE001
+            pass
+        self.obj = None
+
+    def close(self) -> None:
+        if self.obj is not None:
+            self._drop_system()
+
+
+class MidiBridge:
+    """Input (and optional LED output) ports for one Router, kept connected by a poll thread."""
+
+    def __init__(self, router: Router, pattern: str, *, led_pattern: Optional[str] = None,
+                 backend: Optional[str] = None, client_name: str = "aedaemon",
+                 poll_seconds: float = POLL_SECONDS, led_seconds: float = LED_SECONDS) -> None:
+        self.router = router
+        self.pattern = pattern
+        self.poll_seconds = poll_seconds
+        self.led_seconds = led_seconds
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._out_lock = threading.Lock()
+        self._led_sent: dict[tuple[int, int], int] = {}
+        self.leds_sent = 0
+        self.input = _Endpoint("input", pattern, client_name, backend, self._input_opened, self._input_closed)
+        self.output: Optional[_Endpoint] = None
+        if led_pattern is not None and router.mapping.leds:
+            self.output = _Endpoint("output", led_pattern, client_name + "-leds", backend,
+                                    self._output_opened, self._output_closed)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._poll_ports()  # connect at once when the controller is there
+        self._thread = threading.Thread(target=self._loop, name="midi-ports", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        if self.output is not None and self.output.port_name is not None:
+            self._send_leds(all_off=True)
+        self.input.close()
+        if self.output is not None:
+            self.output.close()
+
+    @property
+    def connected(self) -> bool:
+        return self.input.port_name is not None
+
+    def _poll_ports(self) -> None:
+        try:
+            self.input.poll()
+            if self.output is not None:
+                self.output.poll()
+        except Exception:  # noqa: BLE001
+            log.exception("MIDI port poll")
+
+    def _loop(self) -> None:
+        next_poll = time.monotonic() + self.poll_seconds
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_poll:
+                next_poll = now + self.poll_seconds
+                self._poll_ports()
+            if self.output is not None and self.output.port_name is not None:
+                self._send_leds()
+            self._stop.wait(min(self.led_seconds, max(0.005, next_poll - time.monotonic())))
+
+    # ---- input -------------------------------------------------------------------------
+    def _on_midi(self, event, _data=None) -> None:
+        msg, _delta = event
+        self.router.handle(msg)
+        if self.output is not None and self.output.port_name is not None:
+            self._send_leds()
+
+    def _input_opened(self, ep: _Endpoint) -> None:
+        ep.obj.set_callback(self._on_midi)
+
+    def _input_closed(self, ep: _Endpoint) -> None:
+        pass
+
+    # ---- LED feedback --------------------------------------------------------------------
+    def _output_opened(self, ep: _Endpoint) -> None:
+        with self._out_lock:
+            self._led_sent.clear()  # a (re)plugged controller has all LEDs off: send everything
+        self._send_leds()
+
+    def _output_closed(self, ep: _Endpoint) -> None:
+        with self._out_lock:
+            self._led_sent.clear()
+
+    def _send_leds(self, all_off: bool = False) -> None:
+        out = self.output
+        if out is None or out.obj is None:
+            return
+        try:
+            states = self.router.led_states()
+        except Exception:  # noqa: BLE001
+            log.exception("MIDI LED states")
+            return
+        off = self.router.mapping.device.led_off
+        with self._out_lock:
+            for (ch, cc), value in states.items():
+                if all_off:
+                    value = off
+                if self._led_sent.get((ch, cc)) == value:
+                    continue
+                try:
+                    out.obj.send_message([0xB0 | (ch - 1), cc, value])
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("MIDI LED send failed: %s", exc)
+                    return
+                self._led_sent[(ch, cc)] = value
+                self.leds_sent += 1

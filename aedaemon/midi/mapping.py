@@ -1,0 +1,448 @@
+"""MIDI mapping files: TOML, validated with pydantic, errors naming the file, the entry and the field.
+
+A mapping file has an optional ``[device]`` table, any number of ``[[bind]]`` entries (one MIDI
+control or group of controls → one action) and any number of ``[[led]]`` entries (one state →
+one LED, for controllers whose LEDs light from incoming CCs). See docs/midi.md for the full
+reference; the shipped files are in ``aedaemon/mappings/``.
+
+Every address a binding can send is checked against the protocol's address table
+(`protocol.resolve`) when the file is loaded, so a typo is refused at start, not on stage.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import AedaemonError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+DEFAULT_MAPPING = "nanokontrol2"
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# placeholders an address or a string argument may use
+PLACEHOLDERS = ("unit", "strip", "n", "bank", "note", "velocity", "value", "default")
+_PLACEHOLDER_RE = re.compile(r"\{([a-z_]*)\}")
+
+Mode = Literal["absolute", "relative", "momentary", "toggle", "step", "note", "offset", "bank_next", "bank_prev"]
+Encoding = Literal["twos", "signed", "offset"]
+ArgValue = Union[bool, int, float, str]
+
+
+class MappingError(AedaemonError):
+    """A mapping file that cannot be used; the message names the file, entry and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Device(_Strict):
+    """[device]: defaults for the whole file."""
+
+    name: str = ""
+    description: str = ""
+    port: Optional[str] = Field(None, description="input port name pattern suggested for this controller")
+    led_port: Optional[str] = Field(None, description="output port pattern for LED feedback; none = no LEDs")
+    channel: Union[int, Literal["any"]] = 1
+    bank_size: int = Field(8, ge=1, le=128)
+    led_on: int = Field(127, ge=0, le=127)
+    led_off: int = Field(0, ge=0, le=127)
+    extends: Optional[str] = Field(None, description="a shipped mapping this file adds to (learned bindings)")
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v):
+        if isinstance(v, int) and not 1 <= v <= 16:
+            raise ValueError("MIDI channel must be 1..16 or \"any\"")
+        return v
+
+
+class Bind(_Strict):
+    """[[bind]]: a control (cc, note or pitch bend; `strips` consecutive numbers) and its action."""
+
+    name: str = ""
+    cc: Optional[int] = Field(None, ge=0, le=127)
+    note: Optional[Union[int, list[int]]] = None
+    pitchbend: bool = False
+    strips: int = Field(1, ge=1, le=128)
+    channel: Optional[Union[int, Literal["any"]]] = None
+    mode: Optional[Mode] = None
+    address: Optional[str] = None
+    args: Optional[list[ArgValue]] = None
+    release_address: Optional[str] = None
+    release_args: list[ArgValue] = Field(default_factory=list)
+    on_address: Optional[str] = None
+    on_args: Optional[list[ArgValue]] = None
+    off_address: Optional[str] = None
+    off_args: Optional[list[ArgValue]] = None
+    range: Optional[Union[Literal["latent", "control"], list[float]]] = None
+    integer: bool = False
+    invert: bool = False
+    encoding: Encoding = "twos"
+    step: Optional[float] = None
+    wrap: bool = False
+    threshold: int = Field(1, ge=1, le=127)
+    learned: bool = False
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v):
+        if isinstance(v, int) and not 1 <= v <= 16:
+            raise ValueError("MIDI channel must be 1..16 or \"any\"")
+        return v
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, v):
+        if v is None:
+            return v
+        if isinstance(v, list):
+            if len(v) != 2 or not all(0 <= n <= 127 for n in v) or v[0] > v[1]:
+                raise ValueError("a note range is [lowest, highest], each 0..127")
+        elif not 0 <= v <= 127:
+            raise ValueError("note must be 0..127")
+        return v
+
+    @field_validator("range")
+    @classmethod
+    def _range(cls, v):
+        if isinstance(v, list):
+            if len(v) != 2 or not all(math.isfinite(x) for x in v):
+                raise ValueError("range is [low, high] (two finite numbers), \"latent\" or \"control\"")
+        return v
+
+    @field_validator("address", "release_address", "on_address", "off_address")
+    @classmethod
+    def _address(cls, v):
+        if v is None:
+            return v
+        if not v.startswith("/"):
+            raise ValueError(f"'{v}' is not an OSC address (it must start with /)")
+        for ph in _PLACEHOLDER_RE.findall(v):
+            if ph not in PLACEHOLDERS:
+                raise ValueError(f"unknown placeholder {{{ph}}} (use {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Bind":
+        sources = [k for k, on in (("cc", self.cc is not None), ("note", self.note is not None),
+                                   ("pitchbend", self.pitchbend)) if on]
+        if len(sources) != 1:
+            raise ValueError("give exactly one of cc, note or pitchbend"
+                             + (f" (got {', '.join(sources)})" if sources else ""))
+        if self.mode is None:
+            self.mode = "note" if isinstance(self.note, list) else "absolute" if self.cc is not None or self.pitchbend else "momentary"
+        if isinstance(self.note, list) and self.strips != 1:
+            raise ValueError("strips: a note range is one binding already; use strips with a single note")
+        if isinstance(self.note, list) and self.mode != "note":
+            raise ValueError(f"mode: a note range only supports mode \"note\" (got \"{self.mode}\")")
+        first = self.cc if self.cc is not None else self.note if isinstance(self.note, int) else 0
+        if first + self.strips - 1 > 127:
+            raise ValueError(f"strips: {first} + {self.strips} strips runs past 127")
+        m = self.mode
+        if m in ("bank_next", "bank_prev"):
+            if self.address is not None:
+                raise ValueError(f"address: mode \"{m}\" changes the bank and sends nothing")
+            return self
+        if m == "note":
+            if self.address is None:
+                self.address = "/note"
+            if self.release_address is None:
+                self.release_address = "/note_off"
+            return self
+        if m == "toggle":
+            if self.address is None and (self.on_address is None or self.off_address is None):
+                raise ValueError("address: a toggle needs address (with on_args/off_args) or on_address and off_address")
+            return self
+        if self.address is None:
+            raise ValueError(f"address: mode \"{m}\" needs an address")
+        if m in ("absolute", "relative", "step", "offset") and self.range is None:
+            raise ValueError(f"range: mode \"{m}\" needs a range ([low, high], \"latent\" or \"control\")")
+        if m == "step" and self.step is None:
+            raise ValueError("step: mode \"step\" needs a step (e.g. 1 or -12)")
+        if m == "offset" and not self.pitchbend and self.cc is None:
+            raise ValueError("mode: \"offset\" works on pitchbend or cc")
+        return self
+
+    # ---- derived ------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return "cc" if self.cc is not None else "note" if self.note is not None else "pitchbend"
+
+    def numbers(self) -> range:
+        if self.cc is not None:
+            return range(self.cc, self.cc + self.strips)
+        if isinstance(self.note, list):
+            return range(self.note[0], self.note[1] + 1)
+        if isinstance(self.note, int):
+            return range(self.note, self.note + self.strips)
+        return range(0, 1)
+
+    def strip_of(self, number: int) -> int:
+        if isinstance(self.note, list) or self.pitchbend:
+            return 0
+        return number - (self.cc if self.cc is not None else self.note)  # type: ignore[operator]
+
+    def label(self, index: int) -> str:
+        return f"bind[{index}]" + (f" ('{self.name}')" if self.name else "")
+
+
+class Led(_Strict):
+    """[[led]]: light a controller LED (CC out) while a state is on."""
+
+    name: str = ""
+    cc: int = Field(ge=0, le=127)
+    strips: int = Field(1, ge=1, le=128)
+    state: str = Field(description="a state address (/play, /mute/{unit}) or \"record\"")
+    channel: Optional[int] = Field(None, ge=1, le=16)
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, v):
+        if v != "record" and not v.startswith("/"):
+            raise ValueError(f"'{v}' is neither a state address nor \"record\"")
+        return v
+
+
+class MappingFile(_Strict):
+    device: Device = Field(default_factory=Device)
+    bind: list[Bind] = Field(default_factory=list)
+    led: list[Led] = Field(default_factory=list)
+
+
+@dataclass
+class Mapping:
+    """A loaded mapping: the validated content, where it came from, and its learned overlay."""
+
+    data: MappingFile
+    path: Optional[Path]  # None for an empty mapping
+    name: str
+
+    @property
+    def device(self) -> Device:
+        return self.data.device
+
+    @property
+    def binds(self) -> list[Bind]:
+        return self.data.bind
+
+    @property
+    def leds(self) -> list[Led]:
+        return self.data.led
+
+
+# ---- loading -----------------------------------------------------------------------------
+
+
+def shipped_mappings() -> list[str]:
+    return sorted(p.stem for p in MAPPINGS_DIR.glob("*.toml"))
+
+
+def resolve_mapping_path(spec: Optional[str]) -> Path:
+    """A shipped mapping name ('nanokontrol2') or a file path → the file."""
+    spec = spec or DEFAULT_MAPPING
+    if NAME_RE.match(spec) and (MAPPINGS_DIR / f"{spec}.toml").is_file():
+        return MAPPINGS_DIR / f"{spec}.toml"
+    p = Path(spec).expanduser()
+    if p.is_file():
+        return p
+    if NAME_RE.match(spec):
+        raise MappingError(f"no mapping named '{spec}' (shipped: {', '.join(shipped_mappings())}) and no file {p}")
+    raise MappingError(f"mapping file {p} not found")
+
+
+def _field_path(loc: tuple) -> tuple[str, str]:
+    """pydantic loc ('bind', 3, 'cc') → ('bind[3]', 'cc')."""
+    parts = list(loc)
+    entry = ""
+    if parts and parts[0] in ("bind", "led") and len(parts) > 1 and isinstance(parts[1], int):
+        entry = f"{parts[0]}[{parts[1]}]"
+        parts = parts[2:]
+    elif parts and parts[0] == "device":
+        entry = "[device]"
+        parts = parts[1:]
+    elif parts:
+        entry = "top level"
+    # drop pydantic's union-branch tags ('int', 'list[int]', 'literal[...]')
+    fields = [str(p) for p in parts if not isinstance(p, int) and not re.match(r"^(int|float|str|bool|list\[|literal\[|function)", str(p))]
+    return entry, ".".join(fields)
+
+
+def _format_validation(path: Path, raw: dict, err: ValidationError) -> str:
+    first = err.errors()[0]
+    entry, field = _field_path(tuple(first["loc"]))
+    if entry.startswith(("bind[", "led[")):
+        table, idx = entry[:-1].split("[")
+        try:
+            nm = raw[table][int(idx)].get("name")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            nm = None
+        if nm:
+            entry += f" ('{nm}')"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"{path}: {entry}: unknown field '{field}'"
+    if first["type"] == "missing":
+        return f"{path}: {entry}: field '{field}' is required"
+    if not field:
+        # model-level rule: the message starts with the field it is about ("range: ...")
+        m = re.match(r"^([a-z_]+): (.*)$", msg)
+        if m:
+            field, msg = m.group(1), m.group(2)
+        else:
+            field = "(entry)"
+    got = first.get("input")
+    got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{path}: {entry}: field '{field}': {msg}{got_s}"
+
+
+def _check_addresses(path: Path, data: MappingFile) -> None:
+    """Every address must exist in the protocol table (placeholders filled with sample values)."""
+    from .. import protocol
+
+    def check(label: str, field: str, address: Optional[str]) -> None:
+        if address is None:
+            return
+        sample = _PLACEHOLDER_RE.sub(lambda m: "0" if m.group(1) in ("unit", "strip", "bank", "note", "velocity", "value", "default") else "1", address)
+        entry, _ = protocol.resolve(sample)
+        if entry is None:
+            raise MappingError(f"{path}: {label}: field '{field}': unknown address '{address}' (see `aedaemon addresses`)")
+        if entry.kind == "query":
+            raise MappingError(f"{path}: {label}: field '{field}': '{address}' is a query, not an action")
+
+    for i, b in enumerate(data.bind):
+        label = b.label(i)
+        for field in ("address", "release_address", "on_address", "off_address"):
+            check(label, field, getattr(b, field))
+        if b.mode == "toggle" and b.address is not None and b.on_address is None and b.on_args is None:
+            pass
+        if b.range is not None and isinstance(b.range, list) and b.range[0] == b.range[1] and b.mode != "absolute":
+            raise MappingError(f"{path}: {label}: field 'range': low and high are equal")
+    for i, led in enumerate(data.led):
+        if led.state != "record":
+            sample = _PLACEHOLDER_RE.sub("0", led.state)
+            entry, _ = protocol.resolve(sample)
+            if entry is None or entry.kind != "state":
+                raise MappingError(f"{path}: led[{i}]: field 'state': '{led.state}' is not a state address or \"record\"")
+
+
+def parse_mapping(path: Path, text: Optional[str] = None) -> MappingFile:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(text) if text is not None else tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MappingError(f"mapping file {path} not found") from None
+    except IsADirectoryError:
+        raise MappingError(f"mapping file {path} is a directory") from None
+    except PermissionError:
+        raise MappingError(f"mapping file {path}: permission denied") from None
+    except UnicodeDecodeError:
+        raise MappingError(f"mapping file {path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        data = MappingFile.model_validate(raw)
+    except ValidationError as exc:
+        raise MappingError(_format_validation(path, raw, exc)) from None
+    _check_addresses(path, data)
+    return data
+
+
+def load_mapping(spec: Optional[str] = None, overlay: Optional[Path] = None) -> Mapping:
+    """Load a shipped mapping by name or a file; `overlay` (learned bindings) is added on top.
+
+    An overlay file is a mapping file with ``[device] extends = "<name>"``; its bindings shadow
+    the base's bindings of the same control. A file that `extends` another is loaded the same
+    way when given directly.
+    """
+    path = resolve_mapping_path(spec)
+    data = parse_mapping(path)
+    if data.device.extends:
+        base = parse_mapping(resolve_mapping_path(data.device.extends))
+        data = merge(base, data)
+    if overlay is not None and Path(overlay).is_file():
+        extra = parse_mapping(Path(overlay))
+        data = merge(data, extra)
+    return Mapping(data=data, path=path, name=data.device.name or path.stem)
+
+
+def merge(base: MappingFile, extra: MappingFile) -> MappingFile:
+    """Base plus extra's bindings (marked learned, so they shadow base bindings on their controls)."""
+    binds = list(base.bind) + [b.model_copy(update={"learned": True}) for b in extra.bind]
+    leds = list(base.led) + list(extra.led)
+    dev = base.device.model_copy(update={"extends": extra.device.extends or base.device.extends})
+    return MappingFile(device=dev, bind=binds, led=leds)
+
+
+# ---- writing (MIDI learn) --------------------------------------------------------------------
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dump_mapping(data: MappingFile, header: str = "") -> str:
+    lines = [f"# {ln}" if ln else "#" for ln in header.splitlines()] if header else []
+    dev = data.device.model_dump(exclude_defaults=True)
+    if dev:
+        lines.append("[device]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in dev.items() if v is not None]
+        lines.append("")
+    for table, items in (("bind", data.bind), ("led", data.led)):
+        for item in items:
+            lines.append(f"[[{table}]]")
+            d = item.model_dump(exclude_defaults=True)
+            lines += [f"{k} = {_toml_value(v)}" for k, v in d.items() if v is not None]
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Temp file in the same directory, fsync, rename over, fsync the directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
