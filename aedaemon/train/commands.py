@@ -78,6 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         corpus=args.corpus, out=args.out, epochs=args.epochs, seed=args.seed, latent_size=args.latent_size,
         batch_size=args.batch_size, learning_rate=args.learning_rate, threads=args.threads, name=args.name,
+        chroma_weight=args.chroma_weight,
         progress=not args.quiet, command=_command_line(),
     )  # fmt: skip
     train(cfg)
@@ -130,6 +131,11 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=200, help="default 200")
     p.add_argument("--learning-rate", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
+    p.add_argument(
+        "--chroma-weight", type=float, default=1e-3,
+        help="weight of the chroma-consistency regulariser on random latent points (default 1e-3; "
+        "0 = the paper's plain MSE)",
+    )  # fmt: skip
     p.add_argument("--name", help="model name in model.json (default: the folder name)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)

@@ -47,6 +47,8 @@ class TrainConfig:
     learning_rate: float = 5e-4
     weight_decay: float = 1e-7
     threads: int = 2
+    chroma_weight: float = 1e-3
+    chroma_margin: float = 0.1
     name: Optional[str] = None
     progress: bool = True
     command: str = ""
@@ -63,6 +65,8 @@ class TrainConfig:
             "learning_rate": self.learning_rate,
             "weight_decay": self.weight_decay,
             "init": "glorot-uniform",
+            "chroma_weight": self.chroma_weight,
+            "chroma_margin": self.chroma_margin,
         }
 
 
@@ -96,6 +100,49 @@ def mean_loss(model, corpus: Corpus, idx: np.ndarray, batch: int = 1000) -> floa
             total += float(torch.sum((model(x, c) - x) ** 2)) / N_BINS
             n += len(x)
     return total / max(n, 1)
+
+
+class ChromaConsistency:
+    """Conditioning regulariser: decode random latent points of the whole learned box [0, 1]^N
+    with random one-hot chroma, and penalise frames whose dominant (harmonic-salience) chroma is
+    not the conditioning one: hinge on the salience relative to the frame's largest,
+    relu(max_other - target + margin). Zero once the conditioning class wins by the margin, so
+    it leaves the reconstruction alone wherever the decoder already obeys the chroma input.
+
+    Without it the decoder obeys the chroma input only near the training embedding: on the GM
+    corpus the mesh chroma accuracy (Table V) stayed at 0.65-0.70, C# and F# near 0.3.
+    """
+
+    def __init__(self, latent_size: int, margin: float):
+        import torch
+
+        from .corpus import SALIENCE_NOTES, salience_matrix
+
+        self.latent_size = latent_size
+        self.margin = margin
+        self.S = torch.from_numpy(salience_matrix()).T.contiguous()  # [n_bins, n_notes]
+        self.pad = (-self.S.shape[1]) % CHROMA_SIZE
+        self.shift = SALIENCE_NOTES[0] % CHROMA_SIZE
+
+    def chroma(self, frames):
+        import torch
+
+        sal = frames @ self.S
+        sal = torch.cat([sal, sal.new_zeros(len(sal), self.pad)], dim=1)
+        per_class = sal.reshape(len(sal), -1, CHROMA_SIZE).amax(dim=1)
+        return torch.roll(per_class, self.shift, dims=1)
+
+    def loss(self, decoder, n: int, gen):
+        import torch
+
+        z = torch.rand(n, self.latent_size, generator=gen)
+        k = torch.randint(0, CHROMA_SIZE, (n,), generator=gen)
+        onehot = torch.nn.functional.one_hot(k, CHROMA_SIZE).float()
+        ch = self.chroma(decoder(z, onehot))
+        rel = ch / (ch.amax(dim=1, keepdim=True) + 1e-6)
+        target = rel.gather(1, k[:, None])[:, 0]
+        other = rel.masked_fill(onehot.bool(), -1.0).amax(dim=1)
+        return torch.relu(other - target + self.margin).mean()
 
 
 class _Interrupt:
@@ -150,6 +197,10 @@ def train(cfg: TrainConfig, log=None) -> dict:
     model = Autoencoder(cfg.latent_size)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
+    if cfg.chroma_weight < 0:
+        raise TrainError(f"--chroma-weight must be >= 0, got {cfg.chroma_weight}")
+    consistency = ChromaConsistency(cfg.latent_size, cfg.chroma_margin) if cfg.chroma_weight > 0 else None
+
     work = partial_dir(out)
     ckpt_path = work / CHECKPOINT
     fp = cfg.fingerprint(corpus)
@@ -183,26 +234,34 @@ def train(cfg: TrainConfig, log=None) -> dict:
                     total=n_batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
                     disable=not cfg.progress, leave=False, mininterval=1.0, dynamic_ncols=True,
                 )  # fmt: skip
-                run_loss, seen = 0.0, 0
+                run_loss, seen, run_hinge = 0.0, 0, 0.0
+                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
                 for s in range(0, len(order), cfg.batch_size):
                     b = order[s : s + cfg.batch_size]
                     x = torch.from_numpy(corpus.frames[b].astype(np.float32))
                     c = torch.from_numpy(one_hot(corpus.labels[b]))
-                    loss = torch.mean((model(x, c) - x) ** 2)
+                    mse = torch.mean((model(x, c) - x) ** 2)
+                    loss = mse
+                    if consistency is not None:
+                        hinge = consistency.loss(model.decoder, len(b), gen)
+                        loss = mse + cfg.chroma_weight * hinge
+                        run_hinge += float(hinge.detach()) * len(b)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                     if not torch.isfinite(loss.detach()):
                         raise TrainError(f"the loss became {float(loss)} in epoch {epoch + 1}; try a lower learning rate")
-                    run_loss += float(loss.detach()) * len(b)
+                    run_loss += float(mse.detach()) * len(b)
                     seen += len(b)
                     bar.update(1)
-                    bar.set_postfix(loss=f"{run_loss / seen:.3g}", refresh=False)
+                    bar.set_postfix(mse=f"{run_loss / seen:.3g}", chroma=f"{run_hinge / seen:.3g}", refresh=False)
                 bar.close()
                 train_loss = run_loss / max(seen, 1)
+                hinge_loss = run_hinge / max(seen, 1)
                 val_loss = mean_loss(model, corpus, val_idx)
                 secs = time.monotonic() - t0
-                history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "seconds": round(secs, 2)})
+                history.append({"epoch": epoch + 1, "train_loss": train_loss, "chroma_hinge": hinge_loss,
+                                "val_loss": val_loss, "seconds": round(secs, 2)})  # fmt: skip
                 marker = ""
                 if val_loss < best["val"]:
                     best = {"val": val_loss, "epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
@@ -212,7 +271,10 @@ def train(cfg: TrainConfig, log=None) -> dict:
                      "epoch": epoch + 1, "history": history, "best": best},
                     ckpt_path,
                 )  # fmt: skip
-                log(f"epoch {epoch + 1}/{cfg.epochs}: train {train_loss:.4g}  validation {val_loss:.4g}  {secs:.1f} s{marker}")
+                log(
+                    f"epoch {epoch + 1}/{cfg.epochs}: train MSE {train_loss:.4g}  chroma hinge {hinge_loss:.3g}  "
+                    f"validation MSE {val_loss:.4g}  {secs:.1f} s{marker}"
+                )
     except KeyboardInterrupt:
         done = len(history)
         raise TrainError(
@@ -242,7 +304,9 @@ def train(cfg: TrainConfig, log=None) -> dict:
         "chroma_accuracy": None,
         "seconds_per_epoch": round(float(np.mean(seconds)), 2),
         "training_seconds": round(float(np.sum(seconds)), 1),
-        "optimizer": f"Adam lr {cfg.learning_rate}, L2 {cfg.weight_decay}, batch {cfg.batch_size}, MSE",
+        "optimizer": f"Adam lr {cfg.learning_rate}, L2 {cfg.weight_decay}, batch {cfg.batch_size}, MSE"
+        + (f" + {cfg.chroma_weight:g} x chroma-consistency hinge (margin {cfg.chroma_margin:g})" if consistency else ""),
+        "chroma_weight": cfg.chroma_weight,
         "threads": cfg.threads,
         "latent_embedding_range": [[round(float(a), 4) for a in emb.min(0)], [round(float(a), 4) for a in emb.max(0)]],
         "history": history,
