@@ -142,7 +142,7 @@ class Bind(_Strict):
         sources = [k for k, on in (("cc", self.cc is not None), ("note", self.note is not None),
                                    ("pitchbend", self.pitchbend)) if on]
         if len(sources) != 1:
-            raise ValueError("give exactly one of cc, note or pitchbend"
+            raise ValueError(f"{sources[-1] if sources else 'cc'}: give exactly one of cc, note or pitchbend"
                              + (f" (got {', '.join(sources)})" if sources else ""))
         if self.mode is None:
             self.mode = "note" if isinstance(self.note, list) else "absolute" if self.cc is not None or self.pitchbend else "momentary"
@@ -337,7 +337,8 @@ def _check_addresses(path: Path, data: MappingFile) -> None:
             sample = _PLACEHOLDER_RE.sub("0", led.state)
             entry, _ = protocol.resolve(sample)
             if entry is None or entry.kind != "state":
-                raise MappingError(f"{path}: led[{i}]: field 'state': '{led.state}' is not a state address or \"record\"")
+                label = f"led[{i}]" + (f" ('{led.name}')" if led.name else "")
+                raise MappingError(f"{path}: {label}: field 'state': '{led.state}' is not a state address or \"record\"")
 
 
 def parse_mapping(path: Path, text: Optional[str] = None) -> MappingFile:
