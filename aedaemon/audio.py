@@ -146,8 +146,12 @@ class AudioOutput:
         self.block = int(block)
         self.sample_rate = int(engine.sample_rate)
         self.hop = int(engine.hop)
+        # keep `target` samples rendered: one block for the device plus `ahead` of margin. By
+        # default (ahead=None) the margin is one block when the render thread got real-time
+        # scheduling (control latency within block + hop), else one hop (safer without RT).
+        self._auto_ahead = ahead is None
         self.ahead = self.hop if ahead is None else int(ahead)
-        self.target = self.block + self.ahead  # keep this much rendered (about block + hop)
+        self.target = self.block + self.ahead
         self.ring = Ring(2 * (self.target + self.hop + self.block) + 4096)
         self.tap = tap
         self.underflows = 0  # device status flags
@@ -228,6 +232,9 @@ class AudioOutput:
     def _render_loop(self) -> None:
         if self.rt_priority > 0:
             self.rt_render = self._set_realtime(self.rt_priority - 5)
+        if self._auto_ahead:
+            self.ahead = self.block if self.rt_render else self.hop
+            self.target = self.block + self.ahead
         ring = self.ring
         sr = float(self.sample_rate)
         while not self._stop.is_set():

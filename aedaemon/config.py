@@ -58,8 +58,8 @@ class Config(BaseModel):
     hop: Optional[int] = Field(None, ge=16, le=16384, description="synthesis hop; default: the model's")
     render_ahead: Optional[int] = Field(
         None, ge=0, le=65536,
-        description="samples kept rendered beyond one block (default: one hop); lower = less control latency, "
-        "more risk of underflow",
+        description="samples kept rendered beyond one block (default: one block with real-time scheduling, "
+        "else one hop); lower = less control latency, more risk of underflow",
     )
     rt_priority: int = Field(
         70, ge=0, le=99,

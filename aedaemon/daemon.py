@@ -55,7 +55,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--block", type=int, help="audio block in frames (default 256)")
     p.add_argument("--hop", type=int, help="synthesis hop (default: the model's)")
     p.add_argument("--render-ahead", type=int, metavar="SAMPLES",
-                   help="samples kept rendered beyond one block (default: one hop)")
+                   help="samples kept rendered beyond one block (default: one block with real-time scheduling, else one hop)")
     p.add_argument("--phase", help="phase reconstruction: rtpghi (default), noise, canne")
     p.add_argument("--state-dir", help="presets and last state (default ./state)")
     p.add_argument("--models-dir", help="model bundles (default ./models)")
@@ -257,8 +257,8 @@ class Daemon:
         if a is None or self.cfg.rt_priority <= 0:
             return
         if a.rt_callback and a.rt_render:
-            log.info("real-time scheduling: audio callback SCHED_FIFO %d, renderer %d",
-                     self.cfg.rt_priority, self.cfg.rt_priority - 5)
+            log.info("real-time scheduling: audio callback SCHED_FIFO %d, renderer %d; rendering %d samples ahead",
+                     self.cfg.rt_priority, self.cfg.rt_priority - 5, a.target)
         elif a.kind != "null":
             log.warning("no real-time scheduling for the audio threads (callback %s, renderer %s): allow it "
                         "with LimitRTPRIO / the audio group's rtprio limit; underflows are likelier under load",

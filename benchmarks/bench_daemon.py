@@ -98,7 +98,7 @@ def measure_cpu(pid: int, seconds: float) -> float:
 
 def subprocess_benchmarks(model: str, models_dir: str, quick: bool, out: dict, extra: list[str]) -> None:
     work = Path(tempfile.mkdtemp(prefix="aedaemon-bench-"))
-    cmd = [sys.executable, "-m", "aedaemon.cli", "run", "--model", model, "--models-dir", models_dir,
+    cmd = [sys.executable, "-m", "aedaemon.daemon", "--model", model, "--models-dir", models_dir,
            "--state-dir", str(work / "state"), "--port", "0", "--fresh", "--log-level", "warning", *extra]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(work / "stderr", "wb"), text=True, cwd=work)
@@ -233,7 +233,7 @@ def main() -> int:
           f"dropped {res['flood_dropped']}, daemon CPU {res['cpu_flood_pct']:.0f} %          goal 0 underflows")
     for ln in res["underflow_log"]:
         print("   ", ln)
-    for block, hop, ahead in ((256, None, None), (256, None, 512), (256, None, 256), (256, 256, 256)):
+    for block, hop, ahead in ((256, None, None), (256, None, 512), (256, None, 1024), (256, 256, None)):
         latency_benchmark(model, models_dir, args.quick, res, block, hop, ahead)
         lat = res["latency"]
         print(f"control latency block {lat['block']} hop {lat['hop']} ahead {lat['ahead']} "

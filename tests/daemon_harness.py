@@ -31,7 +31,7 @@ class Daemon:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.state_dir = self.workdir / "state"
         self.recordings_dir = self.workdir / "recordings"
-        cmd = [sys.executable, "-m", "aedaemon.cli", "run", "--model", model, "--models-dir", str(models_dir),
+        cmd = [sys.executable, "-m", "aedaemon.daemon", "--model", model, "--models-dir", str(models_dir),
                "--state-dir", str(self.state_dir), "--recordings-dir", str(self.recordings_dir),
                "--audio", audio, "--port", "0"]
         if config is not None:
