@@ -237,7 +237,15 @@ class AudioOutput:
             self.target = self.block + self.ahead
         ring = self.ring
         sr = float(self.sample_rate)
+        seen_underruns = self.ring_underruns
         while not self._stop.is_set():
+            if self.ring_underruns != seen_underruns:
+                seen_underruns = self.ring_underruns
+                if self._auto_ahead and self.ahead < self.hop:
+                    # the renderer was late: keep one more block in hand (up to one hop)
+                    self.ahead = min(self.hop, self.ahead + self.block)
+                    self.target = self.block + self.ahead
+                    log.warning("ring underrun: now rendering %d samples ahead", self.target)
             fill = ring.fill()
             if fill < self.target:
                 self._render_one()
