@@ -1,8 +1,11 @@
 """MIDI transport: open the controller's ports by name pattern, follow hot-plug, send LED feedback.
 
 python-rtmidi on JACK (the JACK MIDI graph; on a desktop, a2jmidid bridges ALSA hardware into
-it) or on the ALSA sequencer. Input arrives on rtmidi's own thread and goes straight to the
-Router, so the latency from MIDI message to state change is one dispatch, no queue hop.
+it) or on the ALSA sequencer. On ALSA, input arrives on RtMidi's own thread and goes straight
+to the Router. On JACK, RtMidi would run a callback on the JACK process thread, where a Python
+callback waits for the GIL inside the audio graph's cycle (the daemon's own audio client shares
+that graph); so JACK input is left in RtMidi's lock-free queue and drained by our own thread,
+every 1 ms while the controller moves and every 4 ms after 2 s of stillness.
 
 A poll thread (every 0.5 s) compares the port list with what is open: a vanished port is
 closed and logged, a returning (or first appearing) port is opened and logged, so the bridge
@@ -24,6 +27,8 @@ log = logging.getLogger("aedaemon.midi")
 
 POLL_SECONDS = 0.5
 LED_SECONDS = 0.05
+ACTIVE_POLL = 0.001  # polled (JACK) input: sleep between polls while the controller moves
+IDLE_POLL = 0.004  # ... and when it has been still for 2 s
 _GLOB = set("*?[")
 
 
@@ -83,6 +88,8 @@ class _Endpoint:
         self.on_open = on_open
         self.on_close = on_close
         self.obj: Any = None
+        self.api: Optional[int] = None
+        self.lock = threading.Lock()  # held around open/close and while draining input
         self.port_name: Optional[str] = None
         self.lost_name: Optional[str] = None
         self._warned_none = False
@@ -107,6 +114,7 @@ class _Endpoint:
             try:
                 cls = rtmidi.MidiIn if self.kind == "input" else rtmidi.MidiOut
                 self.obj = cls(api, name=self.client_name)
+                self.api = api
                 if self.kind == "input":
                     self.obj.ignore_types(sysex=True, timing=True, active_sense=True)
                 if self._warned_system:
@@ -153,11 +161,12 @@ class _Endpoint:
             return
         name = ports[idx]
         try:
-            self.obj.open_port(idx, "in" if self.kind == "input" else "out")
+            with self.lock:
+                self.obj.open_port(idx, "in" if self.kind == "input" else "out")
+                self.port_name = name
         except Exception as exc:  # noqa: BLE001
             log.warning("MIDI %s: cannot open '%s': %s", self.kind, name, exc)
             return
-        self.port_name = name
         self.connects += 1
         self._warned_none = False
         if self.lost_name is not None:
@@ -168,21 +177,39 @@ class _Endpoint:
         self.on_open(self)
 
     def _close_port(self) -> None:
-        try:
-            if self.kind == "input":
-                self.obj.cancel_callback()
-            self.obj.close_port()
-        except Exception:  # noqa: BLE001
-            pass
-        self.port_name = None
+        with self.lock:
+            try:
+                if self.kind == "input":
+                    self.obj.cancel_callback()
+                self.obj.close_port()
+            except Exception:  # noqa: BLE001
+                pass
+            self.port_name = None
 
     def _drop_system(self) -> None:
         self._close_port()
-        try:
-            self.obj.delete()
-        except Exception:  # noqa: BLE001
-            pass
-        self.obj = None
+        with self.lock:
+            try:
+                self.obj.delete()
+            except Exception:  # noqa: BLE001
+                pass
+            self.obj = None
+
+    def drain(self, handle: Callable[[list], None]) -> int:
+        """Hand every queued input message to `handle` (polled input); returns how many."""
+        n = 0
+        with self.lock:
+            if self.obj is None or self.port_name is None:
+                return 0
+            while True:
+                try:
+                    item = self.obj.get_message()
+                except Exception:  # noqa: BLE001
+                    return n
+                if not item:
+                    return n
+                handle(item[0])
+                n += 1
 
     def close(self) -> None:
         if self.obj is not None:
@@ -201,6 +228,7 @@ class MidiBridge:
         self.led_seconds = led_seconds
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._in_thread: Optional[threading.Thread] = None
         self._out_lock = threading.Lock()
         self._led_sent: dict[tuple[int, int], int] = {}
         self.leds_sent = 0
@@ -218,8 +246,9 @@ class MidiBridge:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        for t in (self._thread, self._in_thread):
+            if t is not None:
+                t.join(timeout=2.0)
         if self.output is not None and self.output.port_name is not None:
             self._send_leds(all_off=True)
         self.input.close()
@@ -257,7 +286,29 @@ class MidiBridge:
             self._send_leds()
 
     def _input_opened(self, ep: _Endpoint) -> None:
-        ep.obj.set_callback(self._on_midi)
+        import rtmidi
+
+        if ep.api == rtmidi.API_UNIX_JACK:
+            # RtMidi calls a JACK input callback on the JACK process thread: a Python callback
+            # there waits for the GIL inside the audio graph's cycle. Poll rtmidi's queue from
+            # our own thread instead (1 ms while the controller is moving, 4 ms when idle).
+            if self._in_thread is None:
+                self._in_thread = threading.Thread(target=self._poll_input, name="midi-in", daemon=True)
+                self._in_thread.start()
+        else:  # ALSA: RtMidi's own thread runs the callback
+            ep.obj.set_callback(self._on_midi)
+
+    def _poll_input(self) -> None:
+        last = 0.0
+        handle = self.router.handle
+        while not self._stop.is_set():
+            n = self.input.drain(handle)
+            now = time.monotonic()
+            if n:
+                last = now
+                if self.output is not None and self.output.port_name is not None:
+                    self._send_leds()
+            time.sleep(ACTIVE_POLL if now - last < 2.0 else IDLE_POLL)
 
     def _input_closed(self, ep: _Endpoint) -> None:
         pass
