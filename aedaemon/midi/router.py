@@ -165,6 +165,8 @@ class Router:
         with self.lock:
             self.stats.messages += 1
             try:
+                if self.bank and self.bank >= self.banks():
+                    self.bank = 0  # the model changed to one with fewer units
                 if self.learn_hook is not None and self.learn_hook(ev):
                     return
                 binds = self.matches(ev)
