@@ -160,6 +160,7 @@ class Daemon:
         self.subscribers: dict[Peer, float] = {}
         self._sub_lock = threading.Lock()
         self.learn_address: Optional[str] = None
+        self.midi = None
         self.sd = SdNotify()
         self.engine = None
         self.audio = None
@@ -237,6 +238,8 @@ class Daemon:
             self.audio.close()
             raise AedaemonError(f"cannot listen on {cfg.listen}:{cfg.port} (UDP+TCP): {exc.strerror or exc}") from None
         self.server.on_disconnect = self._drop_subscriber
+        if cfg.midi.enabled:
+            self._start_midi()
         self.server.start()
         self._housekeeping = threading.Thread(target=self._housekeeping_loop, name="housekeeping", daemon=True)
         self._housekeeping.start()
@@ -263,6 +266,28 @@ class Daemon:
             log.warning("no real-time scheduling for the audio threads (callback %s, renderer %s): allow it "
                         "with LimitRTPRIO / the audio group's rtprio limit; underflows are likelier under load",
                         "ok" if a.rt_callback else "refused", "ok" if a.rt_render else "refused")
+
+    def _start_midi(self) -> None:
+        """The MIDI bridge (aedaemon.midi) on the same address table; never fatal except a bad mapping."""
+        try:
+            from .midi import DaemonMidi
+        except ImportError as exc:
+            log.warning("MIDI enabled but the bridge is not available: %s", exc)
+            return
+        try:
+            self.midi = DaemonMidi(self.cfg.midi, lambda: self.engine, self, self.cfg.state_dir)
+        except AedaemonError:
+            self.server.stop()
+            self.audio.close()
+            raise
+        def start() -> None:
+            try:
+                self.midi.start()
+            except Exception:  # noqa: BLE001 - MIDI trouble must not stop the synth
+                log.exception("MIDI bridge failed to start")
+
+        # port discovery can take a second: do not hold up READY for it
+        threading.Thread(target=start, name="midi-start", daemon=True).start()
 
     # ------------------------------------------------------------------ messages
     def mono_from_ntp(self, tt: int) -> float:
@@ -388,6 +413,9 @@ class Daemon:
             self.engine.post(lambda e: source.send("/synced", [int(n)]))
 
     def midi_learn(self, address: str) -> str:
+        if self.midi is None:
+            raise ParameterError("MIDI is not enabled (set [midi] enabled = true)")
+        self.midi.learn(address)
         self.learn_address = address
         return address
 
@@ -491,6 +519,16 @@ class Daemon:
             if was_playing:
                 latency = (self.audio.target + self.audio.block) / self.engine.sample_rate
                 time.sleep(min(0.5, getattr(self.engine, "fade", 0.03) + latency + 0.02))
+        if self.midi is not None:
+            def stop_midi() -> None:
+                try:
+                    self.midi.stop()
+                except Exception:  # noqa: BLE001
+                    log.exception("stopping the MIDI bridge")
+
+            t = threading.Thread(target=stop_midi, name="midi-stop", daemon=True)
+            t.start()
+            t.join(0.3)  # SIGTERM must finish within 2 s whatever the MIDI backend does
         if self.server is not None:
             self.server.stop()
         if self.audio is not None:
