@@ -27,6 +27,7 @@ log = logging.getLogger("aedaemon.midi")
 
 POLL_SECONDS = 0.5
 LED_SECONDS = 0.05
+SYSTEM_RETRY = 5.0  # seconds between attempts to reach a missing JACK server / ALSA sequencer
 ACTIVE_POLL = 0.001  # polled (JACK) input: sleep between polls while the controller moves
 IDLE_POLL = 0.004  # ... and when it has been still for 2 s
 _GLOB = set("*?[")
@@ -94,6 +95,7 @@ class _Endpoint:
         self.lost_name: Optional[str] = None
         self._warned_none = False
         self._warned_system = False
+        self._next_try = 0.0  # when the MIDI system was missing: next attempt (every 5 s)
         self.connects = 0
         self.disconnects = 0
 
@@ -102,6 +104,8 @@ class _Endpoint:
 
         if self.obj is not None:
             return True
+        if time.monotonic() < self._next_try:
+            return False
         errors = []
         try:
             apis = api_for(self.backend)
@@ -123,8 +127,9 @@ class _Endpoint:
                 return True
             except Exception as exc:  # noqa: BLE001 — rtmidi.SystemError etc.
                 errors.append(f"{rtmidi.get_api_name(api)}: {exc}")
+        self._next_try = time.monotonic() + SYSTEM_RETRY
         if not self._warned_system:
-            log.warning("MIDI %s: no MIDI system available (%s); the bridge keeps trying",
+            log.warning("MIDI %s: no MIDI system available (%s); the bridge tries again every 5 s",
                         self.kind, "; ".join(errors) or "rtmidi has no JACK or ALSA support")
             self._warned_system = True
         return False
