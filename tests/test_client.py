@@ -83,3 +83,15 @@ def test_asyncio_client(daemon):
             assert await c.preset_list() == []
 
     asyncio.run(main())
+
+
+def test_melody_example_plays_with_no_late_bundles(daemon):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "clients" / "python" / "melody.py"
+    r = subprocess.run([sys.executable, str(script), "--port", str(daemon.port), "--bpm", "900"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "late bundles so far: 0" in r.stdout
