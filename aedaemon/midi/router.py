@@ -163,7 +163,6 @@ class Router:
         if ev is None:
             return
         with self.lock:
-            self.stats.messages += 1
             try:
                 if self.bank and self.bank >= self.banks():
                     self.bank = 0  # the model changed to one with fewer units
@@ -177,6 +176,8 @@ class Router:
                     self._apply(b, ev)
             except Exception:  # noqa: BLE001 — a bad move must never stop the bridge
                 log.exception("MIDI message %s", list(msg))
+            finally:
+                self.stats.messages += 1  # counted once handled: a reader sees its effects
 
     def _ctx(self, b: Bind, ev: Event) -> dict:
         strip = b.strip_of(ev.number)
