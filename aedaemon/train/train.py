@@ -334,17 +334,24 @@ def train(cfg: TrainConfig, log=None) -> dict:
         with torch.no_grad():
             return model.decoder(torch.from_numpy(z), torch.from_numpy(c)).numpy()
 
-    info = export_bundle(
-        out,
-        linear_layers(model.encoder.net),
-        linear_layers(model.decoder.net),
-        meta,
-        dec,
-        enc,
-        corpus.frames[probe].astype(np.float32),
-        one_hot(corpus.labels[probe]),
-        seed=cfg.seed,
-    )
+    try:
+        with _Interrupt():
+            info = export_bundle(
+                out,
+                linear_layers(model.encoder.net),
+                linear_layers(model.decoder.net),
+                meta,
+                dec,
+                enc,
+                corpus.frames[probe].astype(np.float32),
+                one_hot(corpus.labels[probe]),
+                seed=cfg.seed,
+            )
+    except KeyboardInterrupt:
+        raise TrainError(
+            f"interrupted while exporting: nothing written to {out}; the training is saved in {work}, "
+            "rerun the same command to export"
+        ) from None
     shutil.rmtree(work, ignore_errors=True)
     log(
         f"wrote {out} (best epoch {best['epoch']}, validation loss {best['val']:.4g}, "
