@@ -125,7 +125,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("corpus", metavar="CORPUS_DIR")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="bundle folder to write (replaced atomically)")
-    p.add_argument("--epochs", type=int, default=60, help="default 60")
+    p.add_argument("--epochs", type=int, default=150, help="default 150 (the shipped model)")
     p.add_argument("--seed", type=int, default=1, help="default 1")
     p.add_argument("--latent-size", type=int, default=8, help="bottleneck units (default 8)")
     p.add_argument("--batch-size", type=int, default=200, help="default 200")

@@ -40,7 +40,7 @@ class TrainError(AedaemonError):
 class TrainConfig:
     corpus: str
     out: str
-    epochs: int = 60
+    epochs: int = 150
     seed: int = 1
     latent_size: int = 8
     batch_size: int = 200
