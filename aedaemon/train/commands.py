@@ -111,7 +111,7 @@ def register(subparsers) -> None:
     p.add_argument("--soundfont", metavar="SF2", help="render chromatic scales of every sounding melodic GM program")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (corpus.npz + manifest.json)")
     p.add_argument("--seed", type=int, default=1, help="seed of the train/validation/test split (default 1)")
-    p.add_argument("--frames-per-note", type=int, default=12, help="soundfont: frames kept per note (default 12)")
+    p.add_argument("--frames-per-note", type=int, default=16, help="soundfont: frames kept per note (default 16)")
     p.add_argument("--programs", metavar="LO-HI", help="soundfont: GM program range (default 0-111, the melodic ones)")
     p.add_argument("--max-frames-per-file", type=int, default=None, help="audio: keep at most this many frames per file")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-source progress lines")

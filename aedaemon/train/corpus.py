@@ -416,7 +416,7 @@ def build_from_soundfont(
     seed: int = 0,
     programs: Iterable[int] = range(0, 112),
     spec: Optional[ScaleSpec] = None,
-    frames_per_note: Optional[int] = 12,
+    frames_per_note: Optional[int] = 16,
     note_floor_db: float = -40.0,
     min_sounding: float = 0.9,
     command: str = "",
