@@ -187,3 +187,36 @@ def test_bad_target_is_a_one_line_error(tmp_path):
     r = run_cli("midi-bridge", "--to", "http://example.com", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "osc.udp://" in r.stderr
+
+
+def test_standalone_learn_saves_and_works_at_once(tmp_path):
+    ctl = NanoKontrol2(leds=False)
+    peer = Peer(units=8)
+    learned = tmp_path / "learned.toml"
+    bridge = Bridge(f"osc.udp://127.0.0.1:{peer.port}", "--learn", "/gain", "--learn-file", str(learned),
+                    cwd=tmp_path)
+    try:
+        assert wait_until(lambda: "connected" in bridge.stderr(), 3.0)
+        ctl.cc(K.KNOB + 7, 5)  # binds knob 8 to /gain (consumed)
+        assert wait_until(learned.is_file, 2.0), bridge.stderr()
+        ctl.cc(K.KNOB + 7, 127)
+        assert wait_until(lambda: peer.messages("/gain") == [(2.0,)]), peer.got
+        assert peer.messages("/scale/7") == []  # the learned binding shadows the knob's default
+        text = learned.read_text()
+        assert 'extends = "nanokontrol2"' in text and "cc = 23" in text and 'address = "/gain"' in text
+    finally:
+        assert bridge.close() == 0
+        peer.close()
+        ctl.close()
+    # the next run loads it on top of the shipped mapping
+    ctl = NanoKontrol2(leds=False)
+    peer = Peer(units=8)
+    bridge = Bridge(f"osc.udp://127.0.0.1:{peer.port}", "--learn-file", str(learned), cwd=tmp_path)
+    try:
+        assert wait_until(lambda: "connected" in bridge.stderr(), 3.0)
+        ctl.cc(K.KNOB + 7, 0)
+        assert wait_until(lambda: peer.messages("/gain") == [(0.0,)]), peer.got
+    finally:
+        bridge.close()
+        peer.close()
+        ctl.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import ParameterError
-from .mapping import Bind, Device, MappingFile, dump_mapping, parse_mapping, write_atomic
+from .mapping import Bind, Device, MappingFile, dump_mapping, parse_mapping, same_control, write_atomic
 from .router import Event, Router
 
 log = logging.getLogger("aedaemon.midi")
@@ -98,12 +98,6 @@ def describe(b: Bind) -> str:
     return f"note {b.note} {ch}"
 
 
-def _same_control(a: Bind, b: Bind) -> bool:
-    if a.kind != b.kind or a.channel != b.channel:
-        return False
-    return bool(set(a.numbers()) & set(b.numbers()))
-
-
 class Learner:
     def __init__(self, router: Router, file: Path, *, extends: Optional[str] = None,
                  on_learned: Optional[Callable[[str, Bind], None]] = None) -> None:
@@ -155,7 +149,7 @@ class Learner:
             data = parse_mapping(self.file)
         else:
             data = MappingFile(device=Device(extends=self.extends, name=f"{self.extends or 'user'} (learned)"))
-        keep = [b for b in data.bind if not (b.learned and _same_control(b, bind))]
+        keep = [b for b in data.bind if not (b.learned and same_control(b, bind))]
         data = data.model_copy(update={"bind": keep + [bind]})
         header = ("MIDI mapping with bindings made by /midi/learn (aedaemon); edit freely.\n"
                   + (f"Adds to the shipped mapping '{self.extends}'; these bindings win on their controls."

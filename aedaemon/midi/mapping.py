@@ -201,6 +201,13 @@ class Bind(_Strict):
         return f"bind[{index}]" + (f" ('{self.name}')" if self.name else "")
 
 
+def same_control(a: Bind, b: Bind) -> bool:
+    """Two bindings listening to (some of) the same controls on the same channel setting."""
+    if a.kind != b.kind or a.channel != b.channel:
+        return False
+    return bool(set(a.numbers()) & set(b.numbers()))
+
+
 class Led(_Strict):
     """[[led]]: light a controller LED (CC out) while a state is on."""
 

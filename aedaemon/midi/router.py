@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 from ..errors import AedaemonError
-from .mapping import Bind, Mapping, _PLACEHOLDER_RE
+from .mapping import _PLACEHOLDER_RE, Bind, Mapping, same_control
 
 log = logging.getLogger("aedaemon.midi")
 
@@ -131,7 +131,8 @@ class Router:
     def add_binding(self, bind: Bind) -> None:
         """A learned binding, live at once (it shadows other bindings on its control)."""
         with self.lock:
-            binds = list(self.mapping.binds) + [bind.model_copy(update={"learned": True})]
+            keep = [b for b in self.mapping.binds if not (b.learned and same_control(b, bind))]
+            binds = keep + [bind.model_copy(update={"learned": True})]
             data = self.mapping.data.model_copy(update={"bind": binds})
             self.set_mapping(Mapping(data=data, path=self.mapping.path, name=self.mapping.name))
 
