@@ -169,6 +169,7 @@ class AudioOutput:
         # (root, CAP_SYS_NICE or LimitRTPRIO); 0 = leave the scheduling alone
         self.rt_priority = int(rt_priority)
         self.rt_callback: Optional[bool] = None  # None: not tried yet
+        self.dead = False  # set by close() when the device side could not be closed
         self.rt_render: Optional[bool] = None
 
     # -- clock
@@ -419,18 +420,35 @@ class PortAudioOutput(AudioOutput):
         self.stream.start_stream()
 
     def close(self) -> None:
+        """Stop the stream. When the device stopped calling back (JACK zombified the client, the
+        card vanished) PortAudio's teardown can hang or abort: leave it and set `dead`, so the
+        daemon can still exit promptly (it then ends the process without interpreter teardown)."""
+        stalled = self._started and time.monotonic() - self._stamp[1] > 0.5
         super().close()
-        if self.stream is not None:
+        if stalled:
+            self.dead = True
+            log.warning("the audio device stopped calling back; not closing the stream")
+            return
+
+        def teardown() -> None:
+            if self.stream is not None:
+                try:
+                    self.stream.stop_stream()
+                    self.stream.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                self.stream = None
             try:
-                self.stream.stop_stream()
-                self.stream.close()
+                self.pa.terminate()
             except Exception:  # noqa: BLE001
                 pass
-            self.stream = None
-        try:
-            self.pa.terminate()
-        except Exception:  # noqa: BLE001
-            pass
+
+        t = threading.Thread(target=teardown, name="audio-close", daemon=True)
+        t.start()
+        t.join(1.0)
+        if t.is_alive():
+            self.dead = True
+            log.warning("closing the audio stream hangs; leaving it")
 
 
 def open_output(kind: str, engine, *, device=None, block: int = 256, tap=None, ahead: Optional[int] = None,

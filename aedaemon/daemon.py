@@ -554,6 +554,12 @@ class Daemon:
                     self.reload()
         finally:
             self.shutdown()
+        if self.audio is not None and self.audio.dead:
+            # PortAudio's state is unusable: skip interpreter teardown (its finalisers would
+            # touch the stream again), after everything else has been saved and flushed
+            logging.shutdown()
+            sys.stdout.flush()
+            os._exit(self.exit_code)
         return self.exit_code
 
     def _on_signal(self, signum, frame) -> None:

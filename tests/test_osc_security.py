@@ -79,3 +79,16 @@ def test_tcp_connection_limit_and_rate_limit(tmp_path, models_dir):
         with Client(port=d.port) as c:
             st = c.status()
             assert st["dropped_packets"] >= 1 + 800
+
+
+def test_udp_packets_over_max_packet_are_dropped(tmp_path, models_dir):
+    cfg = tmp_path / "aedaemon.toml"
+    cfg.write_text("max_packet = 1024\n")
+    with Daemon(tmp_path, models_dir, "--fresh", "--audio", "null", config=cfg) as d:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(0.5)
+        u.sendto(encode_message("/preset/save", ["x" * 2000]), ("127.0.0.1", d.port))
+        with pytest.raises(socket.timeout):
+            u.recv(1000)  # dropped: not even a /fail
+        with Client(port=d.port) as c:
+            assert c.status()["dropped_packets"] == 1
