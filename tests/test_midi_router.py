@@ -52,10 +52,13 @@ def test_offset_keeps_the_base_and_clamps(bundle):
     e.update(transpose=23.0)
     r.handle([0xE0, 0x7F, 0x7F])  # +2 → 25, clamped to 24
     assert e.targets.transpose == 24.0
-    r.handle([0xE0, 0x00, 0x00])  # -2 from the base 23 (clamping did not move the base... by much)
-    assert e.targets.transpose == pytest.approx(21.0, abs=1.0)
+    r.handle([0xE0, 0x00, 0x00])  # -2 from the base 23 (the clamp does not move the base)
+    assert e.targets.transpose == 21.0
     r.handle([0xE0, 0x00, 0x40])
-    assert e.targets.transpose == pytest.approx(23.0, abs=1.0)
+    assert e.targets.transpose == 23.0
+    e.update(transpose=-5.0)  # moved elsewhere (a note, an OSC client): the new base
+    r.handle([0xE0, 0x7F, 0x7F])
+    assert e.targets.transpose == -3.0
     assert r.stats.refused == 0
 
 

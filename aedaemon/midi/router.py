@@ -112,7 +112,9 @@ class Router:
         self.bank = 0
         self.flags: dict[str, bool] = {}  # own toggle state, keyed by resolved address
         self.values: dict[str, float] = {}  # last value sent, for relative moves without /get
-        self.offsets: dict[str, float] = {}  # pitch-bend offsets currently applied, per address
+        # pitch bend as an offset, per address: (base, value sent, offset). The base is the
+        # state's own value; it changes when someone else (a note, an OSC client) moves the state.
+        self.offsets: dict[str, tuple[float, float, float]] = {}
         self.learn_hook: Optional[Callable[[Event], bool]] = None  # returns True when it consumed the event
         self.on_action: Optional[Callable[[str, list], None]] = None  # after each applied action
         self._last_warn = 0.0
@@ -303,11 +305,7 @@ class Router:
             if ev.kind == "cc":
                 ev = Event("pitchbend", ev.channel, ev.number, int((ev.value - 64) * 128))
             offset = self._scaled(b, ev)
-            cur = self._current(address) or 0.0
-            base = cur - self.offsets.get(address, 0.0)
-            lo, hi = self._limits(address, (-math.inf, math.inf))
-            if self._send(address, [_clamp(base + offset, lo, hi)]):
-                self.offsets[address] = offset
+            self._bend(address, offset)
             return
         if mode == "relative":
             if ev.kind != "cc":
@@ -388,13 +386,21 @@ class Router:
                 return active
         return self.flags.get(key, False)
 
+    def _bend(self, address: str, offset: float) -> None:
+        cur = self._current(address) or 0.0
+        base, sent, _old = self.offsets.get(address, (cur, cur, 0.0))
+        if not math.isclose(cur, sent, abs_tol=1e-6):
+            base = cur  # moved by someone else since our last bend: that is the new base
+        lo, hi = self._limits(address, (-math.inf, math.inf))
+        value = _clamp(base + offset, lo, hi)
+        if self._send(address, [value]):
+            self.offsets[address] = (base, value, offset)
+
     def _reapply_offsets(self) -> None:
         """A new note set its own transpose: add the pitch bend still held."""
-        for address, off in list(self.offsets.items()):
-            if off:
-                cur = self._current(address) or 0.0
-                lo, hi = self._limits(address, (-math.inf, math.inf))
-                self._send(address, [_clamp(cur + off, lo, hi)])
+        for address, (_base, _sent, offset) in list(self.offsets.items()):
+            if offset:
+                self._bend(address, offset)
             else:
                 self.offsets.pop(address, None)
 
