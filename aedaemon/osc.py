@@ -609,7 +609,11 @@ class OscServer:
             self.stats.rate_limited += 1
             return
         if peer.kind == "udp":
-            self.stats.udp_peers[peer.addr] = now
+            peers = self.stats.udp_peers
+            if len(peers) > 4096:  # bounded whatever the senders do
+                for k in [k for k, t in peers.items() if now - t > 30.0] or list(peers)[:2048]:
+                    del peers[k]
+            peers[peer.addr] = now
         for m in msgs:
             self.stats.messages += 1
             try:
