@@ -335,8 +335,6 @@ def _check_addresses(path: Path, data: MappingFile) -> None:
         label = b.label(i)
         for field in ("address", "release_address", "on_address", "off_address"):
             check(label, field, getattr(b, field))
-        if b.mode == "toggle" and b.address is not None and b.on_address is None and b.on_args is None:
-            pass
         if b.range is not None and isinstance(b.range, list) and b.range[0] == b.range[1] and b.mode != "absolute":
             raise MappingError(f"{path}: {label}: field 'range': low and high are equal")
     for i, led in enumerate(data.led):
