@@ -408,3 +408,23 @@ def test_relative_encoder_and_channel(wide_model, tmp_path):
         assert r.midi.router.stats.unmapped == 1
     finally:
         r.close()
+
+
+def test_reload_swaps_the_mapping_live_and_keeps_it_on_errors(rig, tmp_path, caplog):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[[bind]]\nname = "gain"\ncc = 0\naddress = "/gain"\nrange = [0.0, 2.0]\n')
+    rig.midi.reload({"port": "nanoKONTROL2*", "mapping": str(mine)}, rig.state_dir)
+    rig.ctl.cc(K.FADER, 127)
+    rig.sent(1)
+    assert rig.t.gain == 2.0
+    assert rig.t.latent[0] == pytest.approx(rig.bundle.meta.default_latent[0])
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[bind]]\ncc = 0\naddress = "/gian"\nrange = [0, 2]\n')
+    caplog.set_level(logging.ERROR, logger="aedaemon.midi")
+    rig.midi.reload({"port": "nanoKONTROL2*", "mapping": str(bad)}, rig.state_dir)
+    assert "not reloaded" in caplog.text and "bad.toml: bind[0]" in caplog.text
+    rig.ctl.cc(K.FADER, 0)
+    rig.sent(2)
+    assert rig.t.gain == 0.0  # the previous mapping still works
+    rig.midi.reload({"port": "Launchpad*", "mapping": str(mine)}, rig.state_dir)
+    assert not rig.midi.bridge.connected

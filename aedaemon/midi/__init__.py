@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..errors import AedaemonError, ParameterError
+from .bridge import port_matches
 from .mapping import DEFAULT_MAPPING, MAPPINGS_DIR, Mapping, MappingError, load_mapping, resolve_mapping_path
 
 log = logging.getLogger("aedaemon.midi")
@@ -133,6 +134,35 @@ class DaemonMidi:
 
     def stop(self) -> None:
         self.bridge.stop()
+
+    def reload(self, settings: Any, state_dir: Path | str) -> None:
+        """SIGHUP: re-read the mapping (and learned overlay) and the port pattern, live.
+
+        A bad mapping is logged and the current one kept (never fatal at run time); a changed
+        backend takes effect after a restart.
+        """
+        from .learn import Learner
+
+        spec = _setting(settings, "mapping") or DEFAULT_MAPPING
+        try:
+            learn_file, extends, overlay = learn_file_for(spec, Path(state_dir))
+            mapping = load_mapping(spec, overlay=overlay)
+        except AedaemonError as exc:
+            log.error("MIDI mapping not reloaded: %s", exc)
+            return
+        self.mapping = mapping
+        self.router.set_mapping(mapping)
+        self.learn_file = learn_file
+        self.learner = Learner(self.router, learn_file, extends=extends, on_learned=self._learned)
+        pattern = _setting(settings, "port") or mapping.device.port or ""
+        if pattern != self.pattern:
+            self.pattern = pattern
+            self.bridge.input.pattern = pattern
+            name = self.bridge.input.port_name
+            if name is not None and not port_matches(pattern, name):
+                log.info("MIDI port pattern is now '%s': leaving '%s'", pattern or "*", name)
+                self.bridge.input.release()
+        log.info("MIDI mapping '%s' reloaded (%s)", mapping.name, mapping.path)
 
     def learn(self, address: str) -> None:
         """Services.midi_learn: arm learn (ParameterError → /fail for addresses no control can drive)."""

@@ -191,6 +191,13 @@ class _Endpoint:
                 pass
             self.port_name = None
 
+    def release(self) -> None:
+        """Close the port on purpose (a new pattern): the next poll picks a matching one."""
+        if self.port_name is not None:
+            self._close_port()
+            self.lost_name = None
+            self.on_close(self)
+
     def _drop_system(self) -> None:
         self._close_port()
         with self.lock:
