@@ -176,8 +176,10 @@ class Daemon:
         cfg = self.cfg
         spec: Any = cfg.model
         name = last.get("model") if last else None
+        explicit = self.args is not None and getattr(self.args, "model", None) is not None
         if (
-            isinstance(name, str)
+            not explicit  # --model on the command line wins over the saved state
+            and isinstance(name, str)
             and MODEL_NAME_RE.match(name)
             and name in list_models(cfg.models_dir)
             and Path(cfg.model).name != name

@@ -124,3 +124,34 @@ def test_sighup_reloads_config(tmp_path, models_dir):
             assert "block changed" in d.stderr()
             c.quit()
         assert d.proc.wait(3) == 0
+
+
+def test_restart_keeps_the_hot_swapped_model_unless_model_flag_given(tmp_path, models_dir):
+    import subprocess
+    import sys
+
+    from daemon_harness import REPO
+
+    with Daemon(tmp_path, models_dir) as d:
+        with Client(port=d.port) as c:
+            c.model_load("small")
+            c.sync()  # /done means loaded and scheduled; /synced means swapped
+            c.latent([0.3, 0.4, 0.5, 0.6])
+            c.sync()
+    # the harness always passes --model: start this one from a config file instead
+    cfg = tmp_path / "aedaemon.toml"
+    cfg.write_text(f'model = "synthetic"\nmodels_dir = "{models_dir}"\nstate_dir = "{tmp_path / "state"}"\n'
+                   'audio = "null"\nport = 0\n')
+    p = subprocess.Popen([sys.executable, "-m", "aedaemon.daemon", "--config", str(cfg)], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    try:
+        port = int(p.stdout.readline().split("port=")[1].split()[0])
+        with Client(port=port) as c:
+            assert c.status()["model"] == "small"
+            assert c.get("/latent") == pytest.approx([0.3, 0.4, 0.5, 0.6])
+    finally:
+        p.terminate()
+        assert p.wait(5) == 0
+    with Daemon(tmp_path, models_dir, model="synthetic") as d:  # explicit --model wins
+        with Client(port=d.port) as c:
+            assert c.status()["model"] == "synthetic"
