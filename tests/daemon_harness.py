@@ -24,14 +24,18 @@ def ensure_jackd() -> None:
 
 class Daemon:
     def __init__(self, workdir: Path, models_dir: Path, *args: str, model: str = "synthetic",
-                 audio: str = "portaudio", env: Optional[dict] = None, config: Optional[Path] = None) -> None:
+                 audio: str = "portaudio", env: Optional[dict] = None, config: Optional[Path] = None,
+                 entry: str = "daemon") -> None:
         if audio == "portaudio":
             ensure_jackd()
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.state_dir = self.workdir / "state"
         self.recordings_dir = self.workdir / "recordings"
-        cmd = [sys.executable, "-m", "aedaemon.daemon", "--model", model, "--models-dir", str(models_dir),
+        # entry "daemon": python -m aedaemon.daemon; "cli": the installed `aedaemon run` (same main())
+        head = [sys.executable, "-m", "aedaemon.daemon"] if entry == "daemon" else [
+            str(Path(sys.executable).parent / "aedaemon"), "run"]
+        cmd = [*head, "--model", model, "--models-dir", str(models_dir),
                "--state-dir", str(self.state_dir), "--recordings-dir", str(self.recordings_dir),
                "--audio", audio, "--port", "0"]
         if config is not None:

@@ -168,3 +168,11 @@ def test_watchdog_stops_while_the_audio_clock_stalls(tmp_path, models_dir):
             jack.kill()
             jack.wait(5)
         s.close()
+
+
+def test_aedaemon_run_entry_point(tmp_path, models_dir):
+    with Daemon(tmp_path, models_dir, "--fresh", entry="cli") as d:
+        with Client(port=d.port) as c:
+            assert c.status()["model"] == "synthetic"
+            assert d.ready_s < 3.0
+    assert d.proc.returncode == 0
