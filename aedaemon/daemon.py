@@ -155,6 +155,7 @@ class Daemon:
         self.args = args
         self.t_start = time.monotonic()
         self.stop_event = threading.Event()
+        self._hk_wake = threading.Event()  # housekeeping: a new subscriber, or stopping
         self.reload_requested = False
         self.exit_code = 0
         self.subscribers: dict[Peer, float] = {}
@@ -406,6 +407,7 @@ class Daemon:
                 if source not in self.subscribers and len(self.subscribers) >= self.cfg.max_subscribers:
                     raise ParameterError(f"too many subscribers ({self.cfg.max_subscribers})")
                 self.subscribers[source] = time.monotonic()
+                self._hk_wake.set()  # start its /meter now
             else:
                 self.subscribers.pop(source, None)
 
@@ -459,8 +461,14 @@ class Daemon:
                         log.error("audio path stalled: not feeding the systemd watchdog")
             except Exception:  # noqa: BLE001
                 log.exception("housekeeping")
-            wait = min(next_meter, next_state, next_dog if self.sd.watchdog_interval else next_state) - time.monotonic()
-            self.stop_event.wait(min(max(wait, 0.005), 0.25))
+            due = [next_state]
+            if self.subscribers:
+                due.append(next_meter)
+            if self.sd.watchdog_interval:
+                due.append(next_dog)
+            wait = min(due) - time.monotonic()
+            self._hk_wake.wait(min(max(wait, 0.005), 0.25))
+            self._hk_wake.clear()
 
     # ------------------------------------------------------------------ reload / stop
     def reload(self) -> None:
@@ -503,6 +511,7 @@ class Daemon:
         t0 = time.monotonic()
         self.sd.send("STOPPING=1")
         self.stop_event.set()
+        self._hk_wake.set()
         if self._housekeeping is not None:
             self._housekeeping.join(timeout=0.5)
         if self.engine is not None and self.presets is not None:
