@@ -52,7 +52,9 @@ class Config(BaseModel):
         default_factory=list,
         description="networks allowed to send (CIDR); required when listen is not loopback",
     )
-    audio: Literal["portaudio", "null"] = Field("portaudio", description="output: PortAudio or a software clock")
+    audio: Literal["portaudio", "null", "auto"] = Field(
+        "portaudio", description="output: PortAudio, null (a software clock) or auto (null with a warning when "
+        "PortAudio has no usable device)")
     device: Optional[Union[int, str]] = Field(None, description="output device index or (part of its) name")
     block: int = Field(256, ge=16, le=8192, description="audio block (frames per callback)")
     hop: Optional[int] = Field(None, ge=16, le=16384, description="synthesis hop; default: the model's")

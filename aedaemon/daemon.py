@@ -71,8 +71,7 @@ _CLI_KEYS = ("model", "port", "listen", "allow", "device", "block", "hop", "rend
 
 def _cli_overrides(args: argparse.Namespace) -> dict:
     out = {k: getattr(args, k, None) for k in _CLI_KEYS}
-    audio = getattr(args, "audio", None)
-    out["audio"] = None if audio == "auto" else audio
+    out["audio"] = getattr(args, "audio", None)
     return out
 
 
@@ -213,15 +212,14 @@ class Daemon:
             self.engine.restore(last)
             log.info("restored the last state (%s)", "playing" if last.get("playing") else "stopped")
         self.recorder = Recorder(cfg.recordings_dir, self.engine.sample_rate)
-        audio_kind = cfg.audio
+        audio_kind = "portaudio" if cfg.audio == "auto" else cfg.audio
         try:
             self.audio = open_output(audio_kind, self.engine, device=cfg.device, block=cfg.block,
                                      tap=self.recorder.tap, ahead=cfg.render_ahead,
                                      rt_priority=cfg.rt_priority)
             self.audio.start()
         except AudioError as exc:
-            auto = self.args is not None and getattr(self.args, "audio", None) == "auto"
-            if not auto:
+            if cfg.audio != "auto":
                 raise
             log.warning("%s -- running on the null software clock instead (no sound)", exc)
             self.audio = open_output("null", self.engine, block=cfg.block, tap=self.recorder.tap,

@@ -47,7 +47,7 @@ def test_config_file_from_env(tmp_path):
         ("[midi]\nenabeld = true\n", "unknown key 'midi.enabeld'; did you mean 'enabled'?"),
         ("port = 'abc'\n", "key 'port': Input should be a valid integer"),
         ("port = 70000\n", "key 'port': Input should be less than or equal to 65535"),
-        ("audio = 'alsa'\n", "key 'audio': Input should be 'portaudio' or 'null'"),
+        ("audio = 'alsa'\n", "key 'audio': Input should be 'portaudio', 'null' or 'auto'"),
         ("block = 4\n", "key 'block': Input should be greater than or equal to 16"),
         ("allow = ['nonsense']\n", "key 'allow': 'nonsense' is not a network"),
         ("listen = '0.0.0.0'\n", "is not loopback: set allow"),

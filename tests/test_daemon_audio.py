@@ -176,3 +176,12 @@ def test_aedaemon_run_entry_point(tmp_path, models_dir):
             assert c.status()["model"] == "synthetic"
             assert d.ready_s < 3.0
     assert d.proc.returncode == 0
+
+
+def test_audio_auto_falls_back_to_null_when_no_device(tmp_path, models_dir):
+    # a device that does not exist stands in for a machine without a sound card
+    with Daemon(tmp_path, models_dir, "--fresh", "--device", "no-such-card", audio="auto") as d:
+        assert "running on the null software clock instead" in d.stderr()
+        assert "no output device matches 'no-such-card'" in d.stderr()
+        with Client(port=d.port) as c:
+            assert c.status()["model"] == "synthetic"
