@@ -368,7 +368,18 @@ class Daemon:
         if self.engine.n_fft % self.engine.hop or bundle.meta.n_fft % self.engine.hop:
             raise ParameterError(f"model '{name}': n_fft {bundle.meta.n_fft} is not a multiple of hop {self.engine.hop}")
         self.engine.post(lambda e: e.swap_model(bundle))
+        # a swap can reset the units (another latent size): tell subscribers once it is in place
+        # (the swap is applied right after this frame's queue; with another frame size after a fade)
+        self.engine.post(self._echo_after_swap)
         return name
+
+    def _echo_after_swap(self, e, first: bool = True) -> None:
+        # runs on the render thread; re-scheduled for the next frame boundary (post_at, never
+        # post: a post from inside the queue drain would run in the same drain, forever)
+        if first or getattr(e, "_pending_model", None) is not None:
+            e.post_at(e.sample_time + 1, lambda e2: self._echo_after_swap(e2, first=False))
+            return
+        self.broadcast(_state_echoes(e.targets))
 
     def record_start(self, name: Optional[str] = None) -> str:
         return self.recorder.start(name).name

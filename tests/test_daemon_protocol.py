@@ -281,3 +281,20 @@ def test_quit_when_allowed(tmp_path, models_dir):
         with Client(port=d.port) as c:
             c.quit()
         assert d.proc.wait(3) == 0
+
+
+def test_model_swap_echoes_the_new_units(daemon, c):
+    got: list = []
+    with Client(port=daemon.port) as sub:
+        sub.notify(True, callback=lambda a, args: got.append((a, args)))
+        c.model_load("small")
+        c.sync()
+        time.sleep(0.3)
+        lat = [args for a, args in got if a == "/latent"]
+        assert lat and len(lat[-1]) == 4
+        c.model_load("synthetic")
+        c.sync()
+        time.sleep(0.3)
+        lat = [args for a, args in got if a == "/latent"]
+        assert len(lat[-1]) == 8
+        sub.notify(False)
