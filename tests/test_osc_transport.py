@@ -121,7 +121,7 @@ def test_oscdump_receives_echoes(daemon, c):
         while time.monotonic() < deadline:
             line = dump.stdout.readline()
             lines.append(line)
-            if "/gain " in line:
+            if any("/gain " in ln for ln in lines) and any("/meter " in ln for ln in lines):
                 break
         assert any("/gain f 0.25" in line for line in lines), lines[-5:]
         assert any("/meter ff" in line for line in lines)
