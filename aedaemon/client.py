@@ -44,7 +44,7 @@ from .osc import (
 
 STATUS_FIELDS = (
     "playing", "model", "sample_rate", "block", "hop", "cpu_load", "underflows",
-    "late_bundles", "dropped_packets", "clients", "uptime",
+    "late_bundles", "dropped_packets", "clients", "uptime", "midi_messages",
 )  # fmt: skip
 
 Callback = Callable[[str, list], None]
