@@ -78,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         corpus=args.corpus, out=args.out, epochs=args.epochs, seed=args.seed, latent_size=args.latent_size,
         batch_size=args.batch_size, learning_rate=args.learning_rate, threads=args.threads, name=args.name,
-        chroma_weight=args.chroma_weight,
+        chroma_weight=args.chroma_weight, final_epochs=args.final_epochs,
         progress=not args.quiet, command=_command_line(),
     )  # fmt: skip
     train(cfg)
@@ -130,6 +130,10 @@ def register(subparsers) -> None:
     p.add_argument("--latent-size", type=int, default=8, help="bottleneck units (default 8)")
     p.add_argument("--batch-size", type=int, default=200, help="default 200")
     p.add_argument("--learning-rate", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
+    p.add_argument(
+        "--final-epochs", type=int, default=20,
+        help="the last N epochs run at a tenth of the learning rate (default 20; 0 = constant, as the paper)",
+    )  # fmt: skip
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
     p.add_argument(
         "--chroma-weight", type=float, default=1e-3,

@@ -49,6 +49,7 @@ class TrainConfig:
     threads: int = 2
     chroma_weight: float = 1e-3
     chroma_margin: float = 0.1
+    final_epochs: int = 20  # the last this-many epochs run at a tenth of the learning rate
     name: Optional[str] = None
     progress: bool = True
     command: str = ""
@@ -197,6 +198,8 @@ def train(cfg: TrainConfig, log=None) -> dict:
     model = Autoencoder(cfg.latent_size)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
+    if cfg.final_epochs < 0:
+        raise TrainError(f"--final-epochs must be >= 0, got {cfg.final_epochs}")
     if cfg.chroma_weight < 0:
         raise TrainError(f"--chroma-weight must be >= 0, got {cfg.chroma_weight}")
     consistency = ChromaConsistency(cfg.latent_size, cfg.chroma_margin) if cfg.chroma_weight > 0 else None
@@ -227,6 +230,9 @@ def train(cfg: TrainConfig, log=None) -> dict:
         with _Interrupt():
             for epoch in range(start, cfg.epochs):
                 t0 = time.monotonic()
+                lr = cfg.learning_rate * (0.1 if epoch >= cfg.epochs - cfg.final_epochs else 1.0)
+                for group in opt.param_groups:
+                    group["lr"] = lr
                 model.train()
                 order = np.random.default_rng([cfg.seed, epoch]).permutation(train_idx)
                 n_batches = (len(order) + cfg.batch_size - 1) // cfg.batch_size
@@ -260,7 +266,7 @@ def train(cfg: TrainConfig, log=None) -> dict:
                 hinge_loss = run_hinge / max(seen, 1)
                 val_loss = mean_loss(model, corpus, val_idx)
                 secs = time.monotonic() - t0
-                history.append({"epoch": epoch + 1, "train_loss": train_loss, "chroma_hinge": hinge_loss,
+                history.append({"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "chroma_hinge": hinge_loss,
                                 "val_loss": val_loss, "seconds": round(secs, 2)})  # fmt: skip
                 marker = ""
                 if val_loss < best["val"]:
@@ -304,7 +310,8 @@ def train(cfg: TrainConfig, log=None) -> dict:
         "chroma_accuracy": None,
         "seconds_per_epoch": round(float(np.mean(seconds)), 2),
         "training_seconds": round(float(np.sum(seconds)), 1),
-        "optimizer": f"Adam lr {cfg.learning_rate}, L2 {cfg.weight_decay}, batch {cfg.batch_size}, MSE"
+        "optimizer": f"Adam lr {cfg.learning_rate} (x0.1 for the last {min(cfg.final_epochs, cfg.epochs)} epochs), "
+        f"L2 {cfg.weight_decay}, batch {cfg.batch_size}, MSE"
         + (f" + {cfg.chroma_weight:g} x chroma-consistency hinge (margin {cfg.chroma_margin:g})" if consistency else ""),
         "chroma_weight": cfg.chroma_weight,
         "threads": cfg.threads,
