@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import AedaemonError
 from ..model import ModelMeta, load_bundle, load_meta
 from . import CHROMA_SIZE, PITCH_CLASSES
-from .corpus import Corpus, dominant_pitch_class, load_corpus, one_hot
+from .corpus import Corpus, dominant_pitch_class, load_corpus, one_hot, source_name
 
 MESH_POINTS = (1 / 6, 1 / 2, 5 / 6)
 MESH_MAX_UNITS = 8
@@ -131,7 +131,7 @@ def _figures(model_dir: Path, corpus: Corpus, enc, dec, acc: dict, meta: ModelMe
     idx = te[corpus.file_index[te] == first][:240]
     _, rec, orig = encode_decode(enc, dec, corpus, idx)
     files = corpus.manifest.get("files", [])
-    src = files[int(first)]["path"] if int(first) < len(files) else f"source {int(first)}"
+    src = source_name(files[int(first)]) if int(first) < len(files) else f"source {int(first)}"
     top = int(5000 * 4096 / 44100)
     fig, axes = plt.subplots(2, 1, figsize=(12, 7), sharex=True)
     for ax, data, title in ((axes[0], orig, "original"), (axes[1], rec, "reconstructed")):
@@ -139,7 +139,7 @@ def _figures(model_dir: Path, corpus: Corpus, enc, dec, acc: dict, meta: ModelMe
         im = ax.imshow(db, origin="lower", aspect="auto", vmin=-80, vmax=0, cmap="magma",
                        extent=[0, len(data), 0, top * 44100 / 4096])  # fmt: skip
         ax.set_ylabel("Hz")
-        ax.set_title(f"{title}: {src} (held-out test source; stored frames, 16 per note)")
+        ax.set_title(f"{title}: {src} (held-out test source; the corpus's stored frames, in order)")
     axes[1].set_xlabel("frame")
     fig.colorbar(im, ax=axes, label="dB (frame max = 0)")
     fig.suptitle(f"{meta.name}: test MSE {test_mse:.3g} over the whole test split")
@@ -172,7 +172,7 @@ def evaluate(model_dir: Path, corpus: Optional[str | Path] = None, figures: bool
     for f in np.unique(cp.file_index[te]):
         m = cp.file_index[te] == f
         files = cp.manifest.get("files", [])
-        name = files[int(f)]["path"] if int(f) < len(files) else str(int(f))
+        name = source_name(files[int(f)]) if int(f) < len(files) else str(int(f))
         per_source[name] = round(float(np.mean((rec[m] - orig[m]) ** 2)), 7)
     log(f"test MSE {test_mse:.4g} over {len(te)} frames of {len(per_source)} held-out source(s)")
     acc = mesh_chroma_accuracy(dec, meta.latent_size)
