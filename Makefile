@@ -10,9 +10,11 @@ setup:
 	@.ci/setup dev
 
 run: setup
-	@$(VENV)/bin/aedaemon run --model $(MODEL) $(ARGS)
+	@$(VENV)/bin/aedaemon run --model $(MODEL) --audio auto $(ARGS)
 
-test: setup
+# The training tests need PyTorch: `make test` installs the train extra (torch==2.13.0, CPU).
+test:
+	@.ci/setup dev,train
 	@.ci/jackd
 	@$(PY) -m pytest -q $(ARGS)
 

@@ -1,9 +1,7 @@
 """The MIDI bridge inside `aedaemon run` (`[midi] enabled = true`), end to end.
 
-NOT collected yet (the name does not start with test_): daemon.py does not start DaemonMidi
-until the lead wires it (see docs/midi.md and the issue 5 report). Once wired, rename this file
-to tests/test_midi_daemon.py. It runs the real daemon on the null clock with a virtual
-nanoKONTROL2 on jackd, and checks state, the /notify echo, /midi/learn and the /status count.
+It runs the real daemon on the null clock with a virtual nanoKONTROL2 on jackd, and checks
+state, the /notify echo, /midi/learn and the /status count.
 """
 
 from __future__ import annotations
@@ -42,7 +40,8 @@ def test_daemon_midi_end_to_end(tmp_path, models_dir):
                 ctl.cc(K.KNOB + 5, 0)
                 assert wait_until(lambda: c.get("/latent/3") == [0.0], 2.0)
                 status = c.status()
-                assert status.get("midi_messages", 0) >= 8, status
+                # sent: fader, M press+release, PLAY press+release, knob 1, knob 0 = 7 messages
+                assert status.get("midi_messages", 0) == 7, status
             # unplug and plug back: the daemon keeps running and reconnects
             ctl.unplug()
             time.sleep(0.8)
