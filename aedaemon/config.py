@@ -36,7 +36,10 @@ class MidiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = False
-    port: str = Field("", description="substring or regex of the MIDI input port name to open")
+    port: str = Field(
+        "", description="MIDI input port name: a substring, or a shell-style pattern with * ? [] "
+        "(case-insensitive); empty: any port",
+    )
     mapping: Optional[str] = Field(None, description="mapping name or file (mappings/*.toml)")
     backend: Optional[str] = None
 

@@ -376,7 +376,7 @@ class Daemon:
     def _echo_after_swap(self, e, first: bool = True) -> None:
         # runs on the render thread; re-scheduled for the next frame boundary (post_at, never
         # post: a post from inside the queue drain would run in the same drain, forever)
-        if first or getattr(e, "_pending_model", None) is not None:
+        if first or e.model_swap_pending:
             e.post_at(e.sample_time + 1, lambda e2: self._echo_after_swap(e2, first=False))
             return
         self.broadcast(_state_echoes(e.targets))

@@ -268,6 +268,11 @@ class Engine:
             )
         self._pending_model = bundle
 
+    @property
+    def model_swap_pending(self) -> bool:
+        """True from swap_model until the new decoder renders (after a fade if n_fft differs)."""
+        return self._pending_model is not None
+
     # ---- render side (one thread) -------------------------------------------------------
 
     def _build_dsp(self) -> None:
