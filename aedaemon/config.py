@@ -14,13 +14,13 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import AedaemonError
+from .files import read_toml
 
 DEFAULT_CONFIG_PATH = Path("/etc/aedaemon/aedaemon.toml")
 ENV_PREFIX = "AEDAEMON_"
@@ -181,22 +181,6 @@ def format_error(err: ValidationError, source: Mapping[str, str]) -> str:
     return f"{where}: key '{key}': {msg} (got {first.get('input')!r})"
 
 
-def read_toml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory") from None
-    except PermissionError:
-        raise ConfigError(f"config file {path}: permission denied") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-
-
 def env_overrides(env: Mapping[str, str]) -> dict:
     """AEDAEMON_PORT=9001 → {'port': '9001'}; AEDAEMON_MIDI_ENABLED=1 → {'midi': {'enabled': '1'}}.
 
@@ -242,7 +226,7 @@ def load_config(
     merged: dict[str, Any] = {}
     source: dict[str, str] = {}
     if file is not None:
-        data = read_toml(file)
+        data = read_toml(file, ConfigError, "config file")
         merged.update(data)
         source.update({k: str(file) for k in data})
     for k, v in env_overrides(env).items():

@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from . import __version__
 from .audio import AudioError, open_output
-from .config import Config, ConfigError, load_config
+from .config import Config, load_config
 from .errors import AedaemonError, ParameterError
 from .model import MODEL_NAME_RE, list_models, load_bundle
 from .osc import OscServer, Parsed, Peer, encode_message, unix_from_ntp

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ModelError
-from .jsonfile import read_json
+from .files import read_json
 
 FORMAT_VERSION = 1
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

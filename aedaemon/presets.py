@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 from .errors import ParameterError
+from .files import atomic_write, fsync_dir
 
 log = logging.getLogger("aedaemon.presets")
 
@@ -33,39 +32,6 @@ def check_name(name: Any, what: str = "preset") -> str:
     if not isinstance(name, str) or not PRESET_NAME_RE.match(name):
         raise ParameterError(f"{what} name must match [A-Za-z0-9_-]{{1,64}} (a name, never a path)")
     return name
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write data to path so that path is either the old or the new content, durably."""
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(folder)
 
 
 def _read_json(path: Path) -> Optional[dict]:
@@ -129,7 +95,7 @@ class PresetStore:
             raise ParameterError(f"no preset named '{name}'") from None
         except OSError as exc:
             raise ParameterError(f"cannot delete preset '{name}': {exc.strerror or exc}") from None
-        _fsync_dir(self.presets_dir)
+        fsync_dir(self.presets_dir)
 
     # -- last state
     @property

@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .engine import Engine
-from .jsonfile import read_json
+from .files import read_json
 from .errors import AedaemonError, ParameterError, ScoreError
 from .protocol import OfflineServices, dispatch, resolve
 

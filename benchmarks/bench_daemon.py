@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import random
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 

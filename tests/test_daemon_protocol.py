@@ -8,7 +8,7 @@ import wave
 
 import pytest
 
-from aedaemon.client import Client, OscFailure
+from aedaemon.client import Client
 from daemon_harness import Daemon
 
 

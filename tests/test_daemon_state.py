@@ -130,7 +130,6 @@ def test_restart_keeps_the_hot_swapped_model_unless_model_flag_given(tmp_path, m
     import subprocess
     import sys
 
-    from daemon_harness import REPO
 
     with Daemon(tmp_path, models_dir) as d:
         with Client(port=d.port) as c:

@@ -15,7 +15,6 @@ from aedaemon.client import Client
 from aedaemon.osc import (
     encode_bundle,
     encode_message,
-    ntp_from_unix,
     parse_packet,
     size_prefix,
     slip_decode,

@@ -8,7 +8,8 @@ import os
 import pytest
 
 from aedaemon.errors import ParameterError
-from aedaemon.presets import PresetStore, atomic_write
+from aedaemon.files import atomic_write
+from aedaemon.presets import PresetStore
 
 
 def test_save_load_list_delete(tmp_path):

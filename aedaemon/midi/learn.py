@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import ParameterError
-from .mapping import Bind, Device, MappingFile, dump_mapping, parse_mapping, same_control, write_atomic
+from ..files import atomic_write
+from .mapping import Bind, Device, MappingFile, dump_mapping, parse_mapping, same_control
 from .router import Event, Router
 
 log = logging.getLogger("aedaemon.midi")
@@ -154,4 +155,4 @@ class Learner:
         header = ("MIDI mapping with bindings made by /midi/learn (aedaemon); edit freely.\n"
                   + (f"Adds to the shipped mapping '{self.extends}'; these bindings win on their controls."
                      if data.device.extends else ""))
-        write_atomic(self.file, dump_mapping(data, header=header))
+        atomic_write(self.file, dump_mapping(data, header=header))

@@ -12,10 +12,8 @@ Every address a binding can send is checked against the protocol's address table
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -23,6 +21,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import AedaemonError
+from ..files import read_toml
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -348,18 +347,13 @@ def _check_addresses(path: Path, data: MappingFile) -> None:
 
 def parse_mapping(path: Path, text: Optional[str] = None) -> MappingFile:
     path = Path(path)
-    try:
-        raw = tomllib.loads(text) if text is not None else tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MappingError(f"mapping file {path} not found") from None
-    except IsADirectoryError:
-        raise MappingError(f"mapping file {path} is a directory") from None
-    except PermissionError:
-        raise MappingError(f"mapping file {path}: permission denied") from None
-    except UnicodeDecodeError:
-        raise MappingError(f"mapping file {path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: not valid TOML: {exc}") from None
+    if text is None:
+        raw = read_toml(path, MappingError, "mapping file")
+    else:
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise MappingError(f"{path}: not valid TOML: {exc}") from None
     try:
         data = MappingFile.model_validate(raw)
     except ValidationError as exc:
@@ -425,30 +419,3 @@ def dump_mapping(data: MappingFile, header: str = "") -> str:
             lines += [f"{k} = {_toml_value(v)}" for k, v in d.items() if v is not None]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, rename over, fsync the directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass

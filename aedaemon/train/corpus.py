@@ -16,7 +16,6 @@ and test measure generalisation to unseen sounds.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from ..errors import AedaemonError
+from ..files import atomic_write_with
 from . import CHROMA_SIZE, HOP, N_BINS, N_FFT, PITCH_CLASSES, REFERENCE_NOTE, SAMPLE_RATE
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".aif", ".aiff", ".aifc")
@@ -242,19 +242,6 @@ def split_sources(n_sources: int, seed: int, fractions: tuple[float, float] = (0
     return codes
 
 
-def _atomic_write_bytes(path: Path, writer) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_corpus(out: Path, sources: list[Source], seed: int, description: str, command: str, extra: dict) -> dict:
     sources = [s for s in sources if len(s.frames)]
     codes = split_sources(len(sources), seed)
@@ -293,8 +280,8 @@ def write_corpus(out: Path, sources: list[Source], seed: int, description: str, 
         with open(tmp, "wb") as fh:
             np.savez(fh, frames=frames, labels=labels, file_index=file_index, split=split, note=notes)
 
-    _atomic_write_bytes(out / CORPUS_FILE, save_npz)
-    _atomic_write_bytes(
+    atomic_write_with(out / CORPUS_FILE, save_npz)
+    atomic_write_with(
         out / MANIFEST_FILE, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=2) + "\n")
     )
     return manifest

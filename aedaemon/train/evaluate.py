@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from ..errors import AedaemonError
+from ..files import atomic_write
 from ..model import ModelMeta, load_bundle, load_meta
 from . import CHROMA_SIZE, PITCH_CLASSES
 from .corpus import Corpus, dominant_pitch_class, load_corpus, one_hot, source_name
@@ -195,11 +194,7 @@ def evaluate(model_dir: Path, corpus: Optional[str | Path] = None, figures: bool
     t["evaluation_corpus"] = str(cp.path)
     t["figures"] = written
     ModelMeta.model_validate(raw)
-    fd, tmp = tempfile.mkstemp(prefix=".model.json.", dir=str(model_dir))
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(raw, indent=2) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, model_dir / "model.json")
+    atomic_write(model_dir / "model.json", json.dumps(raw, indent=2) + "\n")
     load_meta(model_dir / "model.json")
     return {
         "test_mse": test_mse,

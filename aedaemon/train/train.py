@@ -225,7 +225,6 @@ def train(cfg: TrainConfig, log=None) -> dict:
         log(f"resuming from {ckpt_path} after epoch {start}")
     work.mkdir(parents=True, exist_ok=True)
 
-    t_run = time.monotonic()
     try:
         with _Interrupt():
             for epoch in range(start, cfg.epochs):
