@@ -67,6 +67,15 @@ def _read_string(data: bytes, pos: int) -> tuple[str, int]:
         raise OscParseError("string is not UTF-8") from None
 
 
+# fixed-size arguments: struct format, size, name for errors ('c' is a char, 'r' an RGBA colour,
+# 'm' a MIDI message: all 32 bits); argument-less tags carry their value in the tag itself
+_FIXED = {
+    "i": (">i", 4, "int32"), "f": (">f", 4, "float32"), "h": (">q", 8, "int64"), "d": (">d", 8, "float64"),
+    "t": (">Q", 8, "timetag"), "c": (">I", 4, "'c'"), "r": (">I", 4, "'r'"), "m": (">I", 4, "'m'"),
+}  # fmt: skip
+_CONSTANTS = {"T": True, "F": False, "N": None, "I": math.inf}
+
+
 def parse_message(data: bytes) -> tuple[str, list]:
     if not data.startswith(b"/"):
         raise OscParseError("message does not start with '/'")
@@ -82,16 +91,18 @@ def parse_message(data: bytes) -> tuple[str, list]:
     n = len(data)
     stack: list[list] = []
     for tag in tags[1:]:
-        if tag == "i":
-            if pos + 4 > n:
-                raise OscParseError("truncated int32")
-            args.append(struct.unpack_from(">i", data, pos)[0])
-            pos += 4
-        elif tag == "f":
-            if pos + 4 > n:
-                raise OscParseError("truncated float32")
-            args.append(struct.unpack_from(">f", data, pos)[0])
-            pos += 4
+        fixed = _FIXED.get(tag)
+        if fixed is not None:
+            fmt, size, what = fixed
+            if pos + size > n:
+                raise OscParseError(f"truncated {what}")
+            value = struct.unpack_from(fmt, data, pos)[0]
+            pos += size
+            if tag == "c":
+                value = chr(value) if value < 0x110000 else value
+            args.append(value)
+        elif tag in _CONSTANTS:
+            args.append(_CONSTANTS[tag])
         elif tag in ("s", "S"):
             s, pos = _read_string(data, pos)
             args.append(s)
@@ -104,35 +115,6 @@ def parse_message(data: bytes) -> tuple[str, list]:
                 raise OscParseError("blob size past end of packet")
             args.append(bytes(data[pos : pos + size]))
             pos += _pad4(size)
-        elif tag == "h":
-            if pos + 8 > n:
-                raise OscParseError("truncated int64")
-            args.append(struct.unpack_from(">q", data, pos)[0])
-            pos += 8
-        elif tag == "d":
-            if pos + 8 > n:
-                raise OscParseError("truncated float64")
-            args.append(struct.unpack_from(">d", data, pos)[0])
-            pos += 8
-        elif tag == "t":
-            if pos + 8 > n:
-                raise OscParseError("truncated timetag")
-            args.append(struct.unpack_from(">Q", data, pos)[0])
-            pos += 8
-        elif tag == "T":
-            args.append(True)
-        elif tag == "F":
-            args.append(False)
-        elif tag == "N":
-            args.append(None)
-        elif tag == "I":
-            args.append(math.inf)
-        elif tag in ("c", "r", "m"):
-            if pos + 4 > n:
-                raise OscParseError(f"truncated '{tag}'")
-            raw = struct.unpack_from(">I", data, pos)[0]
-            pos += 4
-            args.append(chr(raw & 0x10FFFF) if tag == "c" and (raw & 0x10FFFF) < 0x110000 else raw)
         elif tag == "[":
             stack.append(args)
             args = []
