@@ -205,7 +205,7 @@ def _check_io(path: Path, meta: ModelMeta, session) -> None:
 
 
 def _check_weights(path: Path, session_path: Path) -> None:
-    """Refuse graphs with NaN/inf initialisers (a corrupted or diverged training)."""
+    """Refuse graphs with NaN/inf initialisers (a corrupted or diverged training), naming one."""
     try:
         import onnx
         from onnx import numpy_helper
@@ -228,7 +228,6 @@ def load_bundle(spec: str | Path, models_dir: Optional[Path] = None, threads: in
     decoder = path / "decoder.onnx"
     if not decoder.is_file():
         raise ModelError(f"{path}: decoder.onnx is missing")
-    _check_weights(path, decoder)
     ort = _ort()
     opts = ort.SessionOptions()
     # One thread: per-frame batch-1 inference gains nothing from a pool, and the audio
@@ -254,6 +253,9 @@ def load_bundle(spec: str | Path, models_dir: Optional[Path] = None, threads: in
     if raw.shape != (1, meta.n_bins):
         raise ModelError(f"{decoder}: output shape {raw.shape}, expected (1, {meta.n_bins})")
     if not np.all(np.isfinite(raw)):
+        # name the culprit when the onnx package is there to read the weights; only here, so
+        # a healthy load never imports it (it costs the daemon ~7 MB)
+        _check_weights(path, decoder)
         raise ModelError(f"{decoder}: the default latent decodes to NaN or inf")
     return bundle
 
