@@ -73,6 +73,8 @@ def add_render_parser(sub) -> None:
     p.add_argument("--tilt", type=_finite(float), help="spectral tilt, dB/octave around 1 kHz")
     p.add_argument("--seconds", type=_finite(float), default=4.0, help="length (default: %(default)s)")
     p.add_argument("--phase", choices=("rtpghi", "noise", "canne"), default="rtpghi", help="phase method")
+    p.add_argument("--precision", choices=("auto", "float32", "int8"), default="auto",
+                   help="decoder: auto (int8 when the model has one), float32 (the reference), int8")
     p.add_argument("--hop", type=_finite(int), help="synthesis hop in samples (must divide n_fft)")
     p.add_argument("--seed", type=_finite(int), default=0, help="random seed for initial phase")
     p.add_argument("--score", type=Path, help="JSON list of {time, address, args} events")
@@ -88,7 +90,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= 3600:
         raise AedaemonError(f"--seconds {args.seconds:g} is out of range (0, 3600]")
     events = load_score(args.score) if args.score else None
-    bundle = load_bundle(args.model, args.models_dir or _default_models_dir())
+    bundle = load_bundle(args.model, args.models_dir or _default_models_dir(), precision=args.precision)
     hop = args.hop or bundle.meta.hop
     if hop <= 0 or bundle.meta.n_fft % hop:
         raise AedaemonError(f"--hop {hop} must be a positive divisor of the model's n_fft ({bundle.meta.n_fft})")

@@ -57,6 +57,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--render-ahead", type=int, metavar="SAMPLES",
                    help="samples kept rendered beyond one block (default: one block with real-time scheduling, else one hop)")
     p.add_argument("--phase", help="phase reconstruction: rtpghi (default), noise, canne")
+    p.add_argument("--precision", choices=["auto", "float32", "int8"],
+                   help="decoder: auto (default: int8 when the model has one), float32, int8")
     p.add_argument("--state-dir", help="presets and last state (default ./state)")
     p.add_argument("--models-dir", help="model bundles (default ./models)")
     p.add_argument("--recordings-dir", help="WAV recordings (default ./recordings)")
@@ -65,7 +67,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh", action="store_true", help="ignore the saved last state")
 
 
-_CLI_KEYS = ("model", "port", "listen", "allow", "device", "block", "hop", "render_ahead", "phase", "state_dir",
+_CLI_KEYS = ("model", "port", "listen", "allow", "device", "block", "hop", "render_ahead", "phase", "precision", "state_dir",
              "models_dir", "recordings_dir", "log_level", "allow_quit")
 
 
@@ -185,12 +187,12 @@ class Daemon:
             and Path(cfg.model).name != name
         ):
             try:
-                bundle = load_bundle(name, cfg.models_dir)
+                bundle = load_bundle(name, cfg.models_dir, precision=cfg.precision)
                 log.info("model '%s' from the last state (config says '%s')", name, cfg.model)
                 return bundle
             except AedaemonError as exc:
                 log.warning("last state's model '%s' does not load (%s); using '%s'", name, exc, cfg.model)
-        return load_bundle(spec, cfg.models_dir)
+        return load_bundle(spec, cfg.models_dir, precision=cfg.precision)
 
     def start(self, fresh: bool = False) -> None:
         from .engine import Engine
@@ -247,9 +249,9 @@ class Daemon:
         ready = time.monotonic() - self.t_start
         self.sd.send(f"READY=1\nSTATUS=listening on {cfg.listen}:{self.server.port}, model {self.engine.model_name}")
         log.info(
-            "ready in %.2f s: OSC udp+tcp %s:%d, model '%s' (%d Hz, hop %d), audio %s",
-            ready, cfg.listen, self.server.port, self.engine.model_name, self.engine.sample_rate,
-            self.engine.hop, self.audio.describe(),
+            "ready in %.2f s: OSC udp+tcp %s:%d, model '%s' (%s decoder, %d Hz, hop %d), audio %s",
+            ready, cfg.listen, self.server.port, self.engine.model_name, self.engine.bundle.precision,
+            self.engine.sample_rate, self.engine.hop, self.audio.describe(),
         )
         threading.Thread(target=self._report_realtime, name="rt-report", daemon=True).start()
         # one machine-readable line on stdout for scripts and tests
@@ -360,7 +362,7 @@ class Daemon:
             raise ParameterError("model name must match [A-Za-z0-9_-]{1,64} (a name, never a path)")
         if name not in list_models(self.cfg.models_dir):
             raise ParameterError(f"no model named '{name}' in the models directory")
-        bundle = load_bundle(name, self.cfg.models_dir)  # ModelError (an AedaemonError) → /fail
+        bundle = load_bundle(name, self.cfg.models_dir, precision=self.cfg.precision)  # ModelError (an AedaemonError) → /fail
         if bundle.meta.sample_rate != self.engine.sample_rate:
             raise ParameterError(
                 f"model '{name}' runs at {bundle.meta.sample_rate} Hz, the stream at {self.engine.sample_rate} Hz"
@@ -505,11 +507,11 @@ class Daemon:
         s._buckets.clear()
         s.max_packet = cfg.max_packet
         s.max_tcp_clients = cfg.max_tcp_clients
-        model_changed = cfg.model != old.model or cfg.models_dir != old.models_dir
+        model_changed = cfg.model != old.model or cfg.models_dir != old.models_dir or cfg.precision != old.precision
         self.cfg = cfg
         if model_changed:
             try:
-                bundle = load_bundle(cfg.model, cfg.models_dir)
+                bundle = load_bundle(cfg.model, cfg.models_dir, precision=cfg.precision)
                 if bundle.meta.sample_rate == self.engine.sample_rate:
                     self.engine.post(lambda e: e.swap_model(bundle))
                 else:

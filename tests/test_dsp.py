@@ -56,7 +56,7 @@ def test_clamp_scan_matches_the_recurrence():
         for v in range(n):
             x = max(a[v], min(x, b[v]))
             expected[v] = x
-        got = _clamp_scan(a.copy(), b.copy(), np.empty(n, np.float32), np.empty(n, np.float32))
+        got = _clamp_scan(a.copy(), b.copy(), np.empty(n, np.float32))
         np.testing.assert_array_equal(got, expected)
 
 

@@ -214,3 +214,26 @@ def test_render_refuses_bad_scores(synthetic_model, tmp_path, events, needle):
 def test_render_refuses_a_missing_score(synthetic_model, tmp_path):
     proc = run_cli("render", "--model", str(synthetic_model), "--score", str(tmp_path / "none.json"))
     assert_refused(proc, "not found")
+
+
+def test_decoder_precision_choice(synthetic_model, tmp_path):
+    """auto takes decoder-int8.onnx only when the bundle ships it; int8 without it says how to make one."""
+    assert load_bundle(synthetic_model).precision == "float32"
+    with pytest.raises(ModelError, match="aedaemon quantize"):
+        load_bundle(synthetic_model, precision="int8")
+    with pytest.raises(ModelError, match="precision must be one of"):
+        load_bundle(synthetic_model, precision="fp8")
+    from aedaemon.train.quantize import quantize_bundle
+
+    copy = tmp_path / "q"
+    shutil.copytree(synthetic_model, copy)
+    lines: list = []
+    stats = quantize_bundle(copy, log=lines.append)
+    assert stats["relative_error_db"] < -20 and "decoder-int8.onnx" in lines[0]
+    b = load_bundle(copy)
+    assert b.precision == "int8"
+    ref = load_bundle(copy, precision="float32")
+    z = np.full(b.meta.latent_size, 0.5, np.float32)
+    c = np.eye(12, dtype=np.float32)[4]
+    got, want = b.decode(z, c).copy(), ref.decode(z, c).copy()
+    assert np.sum((got - want) ** 2) < 0.01 * np.sum(want**2)

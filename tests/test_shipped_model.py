@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from aedaemon.model import load_bundle
 from aedaemon.render import read_wav
@@ -21,6 +22,7 @@ SHIPPED = REPO / "models" / "default"
 
 def test_shipped_model_loads_and_is_small():
     bundle = load_bundle(SHIPPED)
+    assert bundle.precision == "int8"  # what `make run` plays
     meta = bundle.meta
     assert meta.name == "default"
     assert (meta.latent_size, meta.n_fft, meta.hop, meta.sample_rate) == (8, 4096, 1024, 44100)
@@ -30,9 +32,10 @@ def test_shipped_model_loads_and_is_small():
     assert frame.shape == (2049,) and np.all(np.isfinite(frame)) and frame.max() > 0
 
 
-def test_shipped_model_chroma_conditioning_holds_over_the_latent_mesh():
-    """Colonel & Keene's mesh accuracy, recomputed from the ONNX decoder (not read from model.json)."""
-    acc = mesh_chroma_accuracy(_session(SHIPPED / "decoder.onnx"), 8)
+@pytest.mark.parametrize("decoder", ["decoder.onnx", "decoder-int8.onnx"])
+def test_shipped_model_chroma_conditioning_holds_over_the_latent_mesh(decoder):
+    """Colonel & Keene's mesh accuracy, recomputed from the ONNX decoders (not read from model.json)."""
+    acc = mesh_chroma_accuracy(_session(SHIPPED / decoder), 8)
     assert min(acc.values()) >= 0.80, acc
     assert np.mean(list(acc.values())) >= 0.90, acc
 

@@ -165,13 +165,16 @@ def test_end_to_end_train_export_load_render(tone_corpus, tmp_path):
     res = cli("train", str(tone_corpus), "--out", str(out), "--epochs", "2", "--seed", "3", "--quiet")
     assert res.returncode == 0, res.stderr
     assert "epoch 2/2" in res.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["decoder.onnx", "encoder.onnx", "model.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["decoder-int8.onnx", "decoder.onnx", "encoder.onnx", "model.json"]
     assert not (tmp_path / "models" / "tones.partial").exists()
     assert [p.name for p in (tmp_path / "models").iterdir()] == ["tones"]  # no temp folders left
 
     bundle = load_bundle(out)
+    assert bundle.precision == "int8"  # train quantizes after export; auto takes it
     meta = bundle.meta
     assert meta.latent_size == 8 and meta.conditioned and meta.n_bins == N_BINS
+    q = meta.training.model_extra["int8_decoder"]
+    assert q["relative_error_db"] < -20 and q["bytes"] < (out / "decoder.onnx").stat().st_size / 3
     assert meta.training.epochs == 2 and meta.training.seed == 3
     assert meta.training.frames["train"] > 0 and "train" in meta.training.command
     z = np.random.default_rng(0).uniform(0, 1, (5, 8)).astype(np.float32)
@@ -188,6 +191,7 @@ def test_end_to_end_train_export_load_render(tone_corpus, tmp_path):
     res = cli("evaluate", str(out))
     assert res.returncode == 0, res.stderr
     t = json.loads((out / "model.json").read_text())["training"]
+    assert t["test_mse_int8"] > 0 and set(t["chroma_accuracy_int8"]) == set(t["chroma_accuracy"])
     assert t["test_mse"] > 0 and set(t["chroma_accuracy"]) == {"C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"}
     assert (out / "latent.png").stat().st_size > 1000 and (out / "reconstruction.png").stat().st_size > 1000
     load_bundle(out)  # still a valid bundle after evaluate rewrote model.json

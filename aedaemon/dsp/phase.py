@@ -30,7 +30,7 @@ PHASE_METHODS = ("rtpghi", "noise", "canne")
 _NEG = -np.inf
 
 
-def _clamp_scan(a: np.ndarray, b: np.ndarray, tmp_a: np.ndarray, tmp_b: np.ndarray) -> np.ndarray:
+def _clamp_scan(a: np.ndarray, b: np.ndarray, tmp: np.ndarray) -> np.ndarray:
     """x[.., v] = max(a[v], min(x[v-1], b[v])) with x[-1] = -inf, in O(n log n) vector steps.
 
     Each step f_v(x) = max(a, min(x, b)) is a clamp; compositions of clamps are clamps:
@@ -42,11 +42,16 @@ def _clamp_scan(a: np.ndarray, b: np.ndarray, tmp_a: np.ndarray, tmp_b: np.ndarr
     d = 1
     while d < n:
         # new a[v] = max(a[v], min(a[v-d], b[v])); new b[v] = min(b[v-d], b[v])
-        np.minimum(a[..., :-d], b[..., d:], out=tmp_a[..., : n - d])
-        np.maximum(a[..., d:], tmp_a[..., : n - d], out=a[..., d:])
-        np.minimum(b[..., :-d], b[..., d:], out=tmp_b[..., : n - d])
-        b[..., d:] = tmp_b[..., : n - d]
+        np.minimum(a[..., :-d], b[..., d:], out=tmp[..., : n - d])
+        np.maximum(a[..., d:], tmp[..., : n - d], out=a[..., d:])
+        # in place on overlapping views: numpy reads them as if copied first (one call, not two)
+        np.minimum(b[..., :-d], b[..., d:], out=b[..., d:])
         d *= 2
+        # b[v] is now the min of the original b over a window of 2d; once every window holds a
+        # -inf (a dead bin: paths never cross one), the remaining steps change nothing. A
+        # decoded frame is mostly dead bins, so this ends after log2(longest live run) steps.
+        if d < n and b[..., d:].max() == _NEG:
+            break
     return a
 
 
@@ -166,7 +171,7 @@ class RTPGHI(_Base, _GradientMixin):
         self._root = np.arange(n)  # for each bin, the bin its phase came from in time
         # One contiguous scan of length 2n+1: bins left-to-right, a barrier (-inf stops every
         # path), then the bins mirrored for the right-to-left pass. float32: only order matters.
-        self._scan = [np.empty(2 * n + 1, dtype=np.float32) for _ in range(4)]
+        self._scan = [np.empty(2 * n + 1, dtype=np.float32) for _ in range(3)]
         # precomputed random phases for bins below the tolerance (as phaseret does)
         self._random = self.rng.uniform(-np.pi, np.pi, 8 * n)
         self._random_at = 0
@@ -223,7 +228,7 @@ class RTPGHI(_Base, _GradientMixin):
         seed = np.where(self._prev_mag >= tol, self._prev_mag, s * (1e-3 * tol / top)).astype(np.float32)
         seed[~alive] = _NEG
         expand = np.where(alive, s, _NEG).astype(np.float32)
-        a, b, tmp_a, tmp_b = self._scan
+        a, b, tmp = self._scan
         # left-to-right: L[v] = max(seed[v], min(L[v-1], expand[v-1])); mirrored after the barrier
         a[:n] = seed
         a[n] = _NEG
@@ -233,7 +238,7 @@ class RTPGHI(_Base, _GradientMixin):
         b[n] = _NEG
         b[n + 1] = _NEG
         b[n + 2 :] = expand[::-1][:-1]
-        reach = _clamp_scan(a, b, tmp_a, tmp_b)
+        reach = _clamp_scan(a, b, tmp)
         from_left, from_right = self._from_left, self._from_right
         from_left[0] = _NEG
         np.minimum(reach[: n - 1], expand[:-1], out=from_left[1:])
@@ -246,16 +251,16 @@ class RTPGHI(_Base, _GradientMixin):
         # roots: trapezoidal time integration from the previous frame
         phase = self.phase + 0.5 * (self._prev_tgrad + self._tgrad)
         # chains going up in frequency: phi[v] = phi[v-1] + (fgrad[v-1] + fgrad[v]) / 2
+        pair = self._fgrad[:-1] + self._fgrad[1:]
+        pair *= 0.5  # the trapezoid between neighbouring bins, used by both directions
         inc = np.zeros(n)
-        inc[1:] = 0.5 * (self._fgrad[:-1] + self._fgrad[1:])
-        inc *= is_left
+        np.multiply(pair, is_left[1:], out=inc[1:])
         up = np.cumsum(inc)
         anchor = np.maximum.accumulate(np.where(is_left, 0, idx))
         phase_up = phase[anchor] + up - up[anchor]
         # chains going down: phi[v] = phi[v+1] - (fgrad[v] + fgrad[v+1]) / 2
         dec = np.zeros(n)
-        dec[:-1] = 0.5 * (self._fgrad[:-1] + self._fgrad[1:])
-        dec *= is_right
+        np.multiply(pair, is_right[:-1], out=dec[:-1])
         down = np.cumsum(dec[::-1])[::-1]  # down[v] = sum_{k>=v} dec[k]
         anchor_r = np.minimum.accumulate(np.where(is_right, n - 1, idx)[::-1])[::-1]
         phase_down = phase[anchor_r] - (down - down[anchor_r])

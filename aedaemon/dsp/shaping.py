@@ -23,19 +23,25 @@ class SpectralShaper:
         self._tmp = np.zeros(self.n_bins)
         self._grid_key: float | None = None
         self._lo = np.zeros(self.n_bins, dtype=np.intp)
+        self._hi = np.ones(self.n_bins, dtype=np.intp)
+        self._src = np.zeros(self.n_bins)
         self._frac = np.zeros(self.n_bins)
         self._valid = np.ones(self.n_bins, dtype=bool)
         self._tilt_key: float | None = None
         self._tilt = np.ones(self.n_bins)
 
     def _grid(self, semitones: float) -> None:
+        # recomputed every frame while a transpose glides: few, in-place vector steps
         if self._grid_key == semitones:
             return
-        src = self._bins / (2.0 ** (semitones / 12.0))
-        lo = np.floor(src).astype(np.intp)
-        self._valid = lo < self.n_bins - 1
-        self._lo = np.clip(lo, 0, self.n_bins - 2)
-        self._frac = np.where(self._valid, src - self._lo, 0.0)
+        src = np.multiply(self._bins, 2.0 ** (-semitones / 12.0), out=self._src)
+        lo = self._lo
+        lo[:] = src  # truncation = floor: src >= 0
+        np.less(lo, self.n_bins - 1, out=self._valid)
+        np.minimum(lo, self.n_bins - 2, out=lo)
+        np.subtract(src, lo, out=self._frac)
+        self._frac *= self._valid  # 0 past the top bin (out[k] there is zeroed anyway)
+        np.add(lo, 1, out=self._hi)
         self._grid_key = semitones
 
     def _tilt_curve(self, db_per_octave: float) -> np.ndarray:
@@ -50,13 +56,12 @@ class SpectralShaper:
         out = self._out
         if transpose != 0.0:
             self._grid(transpose)
-            lo, frac = self._lo, self._frac
-            np.take(mag, lo, out=out)
-            np.take(mag, lo + 1, out=self._tmp)
+            np.take(mag, self._lo, out=out)
+            np.take(mag, self._hi, out=self._tmp)
             self._tmp -= out
-            self._tmp *= frac
+            self._tmp *= self._frac
             out += self._tmp
-            out[~self._valid] = 0.0
+            out *= self._valid
             # upward shifts stretch each partial's lobe; downward shifts squeeze it and can
             # drop partials between grid points, which is what a frequency-axis scale does.
         else:

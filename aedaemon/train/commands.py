@@ -99,6 +99,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    _need("onnx")
+    from .quantize import quantize_bundle
+
+    quantize_bundle(Path(args.model), log=print)
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "corpus",
@@ -154,6 +162,15 @@ def register(subparsers) -> None:
     p.add_argument("--corpus", metavar="DIR", help="corpus folder (default: the one the model was trained on)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.set_defaults(func=cmd_evaluate)
+
+    p = subparsers.add_parser(
+        "quantize",
+        help="add an int8-weight decoder (decoder-int8.onnx, ~3x faster decode) to a model bundle",
+        description="onnxruntime dynamic quantisation of decoder.onnx; the error against the float32 "
+        "decoder is measured and recorded in model.json. `aedaemon train` does this after export.",
+    )
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.set_defaults(func=cmd_quantize)
 
 
 def main(argv=None) -> int:

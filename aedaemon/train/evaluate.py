@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import AedaemonError
 from ..files import atomic_write
-from ..model import ModelMeta, load_bundle, load_meta
+from ..model import DECODER_FILES, ModelMeta, load_bundle, load_meta
 from . import CHROMA_SIZE, PITCH_CLASSES
 from .corpus import Corpus, dominant_pitch_class, load_corpus, one_hot, source_name
 
@@ -150,7 +150,7 @@ def _figures(model_dir: Path, corpus: Corpus, enc, dec, acc: dict, meta: ModelMe
 
 def evaluate(model_dir: Path, corpus: Optional[str | Path] = None, figures: bool = True, log=print) -> dict:
     model_dir = Path(model_dir)
-    bundle = load_bundle(model_dir)  # full validation first
+    bundle = load_bundle(model_dir, precision="float32")  # full validation first
     meta = bundle.meta
     if not meta.conditioned:
         raise EvaluateError(f"{model_dir}: evaluate expects a chroma-conditioned model")
@@ -177,6 +177,14 @@ def evaluate(model_dir: Path, corpus: Optional[str | Path] = None, figures: bool
     acc = mesh_chroma_accuracy(dec, meta.latent_size)
     mean_acc = float(np.mean(list(acc.values())))
     log(f"mesh chroma accuracy mean {mean_acc:.3f}")
+    int8_path = model_dir / DECODER_FILES["int8"]
+    acc_int8, test_mse_int8 = None, None
+    if int8_path.is_file():
+        dec_int8 = _session(int8_path)
+        acc_int8 = mesh_chroma_accuracy(dec_int8, meta.latent_size)
+        _, rec8, orig8 = encode_decode(enc, dec_int8, cp, te)
+        test_mse_int8 = float(np.mean((rec8 - orig8) ** 2))
+        log(f"int8 decoder: test MSE {test_mse_int8:.4g}, mesh chroma accuracy mean {np.mean(list(acc_int8.values())):.3f}")
     written = _figures(model_dir, cp, enc, dec, acc, meta, test_mse) if figures else []
 
     raw = json.loads((model_dir / "model.json").read_text())
@@ -191,6 +199,9 @@ def evaluate(model_dir: Path, corpus: Optional[str | Path] = None, figures: bool
         + (f"(3 per unit at {', '.join(f'{p:.3f}' for p in MESH_POINTS)})" if meta.latent_size <= MESH_MAX_UNITS else "(uniform random)")
         + " x 12 one-hot chroma; dominant harmonic-salience chroma of the decoded frame"
     )
+    if acc_int8 is not None:
+        t["test_mse_int8"] = round(test_mse_int8, 8)
+        t["chroma_accuracy_int8"] = acc_int8
     t["evaluation_corpus"] = str(cp.path)
     t["figures"] = written
     ModelMeta.model_validate(raw)

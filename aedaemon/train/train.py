@@ -365,4 +365,7 @@ def train(cfg: TrainConfig, log=None) -> dict:
         f"ONNX parity {max(info['decoder_parity_max_abs'], info['encoder_parity_max_abs']):.2g})"
     )
     record.update(info)
+    from .quantize import quantize_bundle
+
+    record["int8_decoder"] = quantize_bundle(out, log=log)
     return record
