@@ -231,7 +231,7 @@ def main() -> int:
           f"dropped {res['flood_dropped']}, daemon CPU {res['cpu_flood_pct']:.0f} %          goal 0 underflows")
     for ln in res["underflow_log"]:
         print("   ", ln)
-    for block, hop, ahead in ((256, None, None), (256, None, 512), (256, None, 1024), (256, 256, None)):
+    for block, hop, ahead in ((256, None, None), (256, None, 0), (256, None, 512), (256, None, 1024), (256, 256, None)):
         latency_benchmark(model, models_dir, args.quick, res, block, hop, ahead)
         lat = res["latency"]
         print(f"control latency block {lat['block']} hop {lat['hop']} ahead {lat['ahead']} "
