@@ -418,11 +418,24 @@ class Daemon:
         with self._sub_lock:
             if on:
                 if source not in self.subscribers and len(self.subscribers) >= self.cfg.max_subscribers:
-                    raise ParameterError(f"too many subscribers ({self.cfg.max_subscribers})")
+                    self._evict_silent_subscriber(source)
                 self.subscribers[source] = time.monotonic()
                 self._hk_wake.set()  # start its /meter now
             else:
                 self.subscribers.pop(source, None)
+
+    def _evict_silent_subscriber(self, newcomer: Peer) -> None:
+        """Make room for `newcomer`: UDP has no disconnect, so a tablet that left stays subscribed;
+        the UDP subscriber heard from least recently gives way (TCP ones leave when they close)."""
+        heard = self.server.stats.udp_peers if self.server is not None else {}
+        udp = [p for p in self.subscribers if p.kind == "udp"]
+        if not udp:
+            raise ParameterError(f"too many subscribers ({self.cfg.max_subscribers})")
+        oldest = min(udp, key=lambda p: heard.get(p.addr, 0.0))
+        del self.subscribers[oldest]
+        silent = time.monotonic() - heard.get(oldest.addr, 0.0)
+        log.info("subscribers full (%d): %r (silent %.0f s) gives way to %r", self.cfg.max_subscribers, oldest,
+                 silent, newcomer)
 
     def sync(self, source: Any, n: int) -> None:
         """Reply /synced n from the render thread once everything posted before is applied."""

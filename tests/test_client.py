@@ -95,3 +95,27 @@ def test_melody_example_plays_with_no_late_bundles(daemon):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "late bundles so far: 0" in r.stdout
+
+
+def test_full_subscriber_list_evicts_the_longest_silent_udp_subscriber(tmp_path, models_dir):
+    """UDP has no disconnect: when max_subscribers is reached, the UDP subscriber heard from least
+    recently gives way to the newcomer instead of locking new clients out."""
+    cfg = tmp_path / "aedaemon.toml"
+    cfg.write_text("max_subscribers = 2\n")
+    got: dict = {"a": [], "b": [], "c": []}
+    with Daemon(tmp_path / "d", models_dir, "--fresh", audio="null", config=cfg) as d:
+        with (
+            Client(port=d.port) as a, Client(port=d.port) as b, Client(port=d.port) as c,
+            Client(port=d.port) as ctl,
+        ):
+            a.notify(True, callback=lambda addr, args: got["a"].append(addr))
+            time.sleep(0.3)
+            b.notify(True, callback=lambda addr, args: got["b"].append(addr))
+            b.status()  # b was heard from later than a
+            c.notify(True, callback=lambda addr, args: got["c"].append(addr))  # full: a gives way
+            ctl.glide(0.25)
+            ctl.sync()
+            time.sleep(0.3)
+            assert "/glide" in got["b"] and "/glide" in got["c"]
+            assert "/glide" not in got["a"]
+            assert "gives way" in d.stderr()
