@@ -570,6 +570,73 @@ def resolve(address: str) -> tuple[Optional[Entry], Optional[int]]:
     return None, None
 
 
+_PATTERN_CHARS = frozenset("*?[]{}")
+
+
+def is_pattern(address: str) -> bool:
+    return not _PATTERN_CHARS.isdisjoint(address)
+
+
+def pattern_regex(pattern: str) -> "re.Pattern[str]":
+    """An OSC 1.0 address pattern as a regex: `*` and `?` stay within one part (never match
+    '/'), `[a-c]` and `[!0-3]` are character classes, `{gain,glide}` alternatives."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                raise ParameterError(f"address pattern '{pattern[:64]}': '[' without ']'")
+            body = pattern[i + 1 : end]
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            if not body:
+                raise ParameterError(f"address pattern '{pattern[:64]}': empty [] class")
+            chars = "".join("-" if c == "-" and 0 < k < len(body) - 1 else re.escape(c) for k, c in enumerate(body))
+            out.append(f"[{'^' if negate else ''}{chars}]")
+            i = end
+        elif ch == "{":
+            end = pattern.find("}", i + 1)
+            if end < 0:
+                raise ParameterError(f"address pattern '{pattern[:64]}': '{{' without '}}'")
+            out.append("(?:" + "|".join(re.escape(a) for a in pattern[i + 1 : end].split(",")) + ")")
+            i = end
+        elif ch in "]}":
+            raise ParameterError(f"address pattern '{pattern[:64]}': unbalanced '{ch}'")
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    try:
+        return re.compile("".join(out))
+    except re.error as exc:  # e.g. a reversed range [z-a]
+        raise ParameterError(f"address pattern '{pattern[:64]}': {exc}") from None
+
+
+def expand_pattern(pattern: str, units: int) -> tuple[Optional[Entry], list[str]]:
+    """The sound parameters (state addresses) a pattern matches, all of one table entry.
+
+    Only state addresses: a pattern must not reach /quit, /panic or /preset/delete by accident.
+    One entry only: every match then takes the same arguments, so a refusal happens before any
+    change (`/mute/* 1` is fine; `/{gain,mute/0}` is refused: send those separately).
+    """
+    rx = pattern_regex(pattern)
+    found: list[tuple[Entry, str]] = []
+    for e in ADDRESSES:
+        if e.kind != "state":
+            continue
+        concrete = [e.pattern.replace("{i}", str(i)) for i in range(units)] if "{i}" in e.pattern else [e.pattern]
+        found += [(e, a) for a in concrete if rx.fullmatch(a)]
+    entries = {id(e): e for e, _ in found}
+    if len(entries) > 1:
+        names = ", ".join(sorted({e.pattern for e, _ in found}))
+        raise ParameterError(f"address pattern '{pattern[:64]}' matches several kinds of parameter ({names}); send them separately")
+    return (found[0][0] if found else None), [a for _, a in found]
+
+
 def dispatch(
     address: str, args: Sequence, *, engine: Engine, services: Any, source: Any = None, at: Optional[int] = None
 ) -> tuple[list[Reply], list[Reply]]:
@@ -580,8 +647,16 @@ def dispatch(
     once, or at the scheduled time for timetagged messages), so the returned echo list is
     always empty; it is kept for callers that collect echoes themselves.
     """
+    ctx = Context(engine=engine, services=services, source=source, at=at)
+    if is_pattern(address):
+        entry, matches = expand_pattern(address, engine.bundle.meta.latent_size)
+        if entry is None:
+            raise ParameterError(f"address pattern '{address[:64]}' matches no sound parameter")
+        replies: list[Reply] = []
+        for concrete in matches:
+            replies += entry.handler(ctx, resolve(concrete)[1], tuple(args))
+        return replies, []
     entry, index = resolve(address)
     if entry is None:
         raise ParameterError(f"unknown address '{address[:64]}'")
-    ctx = Context(engine=engine, services=services, source=source, at=at)
     return entry.handler(ctx, index, tuple(args)), []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aedaemon.engine import Engine, one_hot
 from aedaemon.errors import ParameterError
@@ -136,3 +138,57 @@ def test_every_table_entry_resolves_and_is_documented():
         assert entry.doc and entry.kind in ("state", "action", "query", "session")
     assert resolve("/latent/01") == (None, None)  # no leading zeros, no aliases
     assert resolve("/latent/-1") == (None, None)
+
+
+def test_address_patterns_set_every_matching_sound_parameter(engine):
+    svc = Recorder()
+    send(engine, "/mute/*", 1, services=svc)
+    assert all(engine.targets.mute)
+    assert [r.address for r in svc.echoes] == [f"/mute/{i}" for i in range(8)]
+    send(engine, "/scale/[!0-5]", 2.0)
+    send(engine, "/latent/{1,3}", 0.25)
+    t = engine.targets
+    assert list(t.scale) == [1.0] * 6 + [2.0, 2.0]
+    assert t.latent[1] == t.latent[3] == 0.25 and t.latent[0] != 0.25
+
+
+@pytest.mark.parametrize(
+    "pattern, reason",
+    [
+        ("/*", "several kinds"),  # would reach /gain, /glide, /chroma... at once
+        ("/{gain,mute/0}", "several kinds"),
+        ("/pre*/*", "matches no sound parameter"),  # actions and sessions are never matched
+        ("/qu?t", "matches no sound parameter"),
+        ("/mute/[", "without"),
+        ("/mute/[z-a]", "bad character range"),
+        ("/latent/}", "unbalanced"),
+    ],
+)
+def test_address_patterns_refused_change_nothing(engine, pattern, reason):
+    before = engine.targets
+    with pytest.raises(ParameterError, match=reason):
+        send(engine, pattern, 1)
+    assert engine.targets == before
+
+
+def test_a_pattern_with_a_bad_argument_changes_nothing(engine):
+    before = engine.targets
+    with pytest.raises(ParameterError):
+        send(engine, "/scale/*", 9.0)  # out of 0..4: refused at the first match, before any change
+    assert engine.targets == before
+
+
+def test_fuzzed_address_patterns_are_refused_cleanly_or_applied(bundle):
+    """Whatever the address, dispatch either applies it or raises ParameterError (-> /fail)."""
+    engine = Engine(bundle)  # one engine for all inputs: state carries over, as in the daemon
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.text(alphabet="/*?[]{}!,-_az019lmtugnse", min_size=1, max_size=24))
+    def check(address):
+        try:
+            send(engine, "/" + address, 0.5)
+        except ParameterError as exc:
+            assert str(exc)
+
+    check()
+
