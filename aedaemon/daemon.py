@@ -412,9 +412,15 @@ class Daemon:
     def version(self) -> list:
         return ["aedaemon", __version__]
 
-    def notify(self, source: Any, on: bool) -> None:
+    def notify(self, source: Any, on: bool, port: Optional[int] = None) -> None:
         if not isinstance(source, Peer):
             raise ParameterError("only OSC clients can subscribe")
+        if port is not None:
+            # Max's [udpsend] and TouchOSC send from one port and listen on another: subscribe
+            # that port, on the sender's own host only (never a third party's address)
+            if source.kind != "udp":
+                raise ParameterError("a notify port applies to UDP senders only (TCP replies go down the connection)")
+            source = source.at_port(port)
         with self._sub_lock:
             if on:
                 if source not in self.subscribers and len(self.subscribers) >= self.cfg.max_subscribers:

@@ -336,6 +336,10 @@ class Peer:
             return
         self.send_raw(data)
 
+    def at_port(self, port: int) -> "Peer":
+        """The same UDP host at another port (where a client that sends from one port listens)."""
+        return Peer(self.kind, (self.addr[0], int(port), *self.addr[2:]), self._server)
+
     def send_raw(self, data: bytes) -> None:
         if self._conn is None:
             self._server._send_udp(data, self.addr)

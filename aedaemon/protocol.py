@@ -55,7 +55,7 @@ class Services(Protocol):
     def record_start(self, name: Optional[str]) -> str: ...
     def record_stop(self) -> str: ...
     def status(self) -> list: ...
-    def notify(self, source: Any, on: bool) -> None: ...
+    def notify(self, source: Any, on: bool, port: Optional[int] = None) -> None: ...
     def sync(self, source: Any, token: int) -> None: ...
     def midi_learn(self, address: str) -> None: ...
     def quit(self) -> None: ...
@@ -458,9 +458,14 @@ def h_version(ctx: Context, _i, args: tuple) -> list:
 
 
 def h_notify(ctx: Context, _i, args: tuple) -> list:
-    _count(args, 1)
+    _count(args, 1, 2)
     on = as_bool(args[0], "notify")
-    ctx.services.notify(ctx.source, on)
+    port = None
+    if len(args) == 2:  # extension: deliver to this UDP port of the sender's host (Max, TouchOSC)
+        port = as_int(args[1], "notify port")
+        if not 1 <= port <= 65535:
+            raise ParameterError(f"notify port {port} is out of range 1..65535")
+    ctx.services.notify(ctx.source, on, port)
     return [Reply("/done", ("/notify",))]
 
 
@@ -546,7 +551,7 @@ ADDRESSES: tuple[Entry, ...] = (
     Entry("/get", "s", "query", "reply with the current value of a state address", h_get),
     Entry("/status", "", "query", "reply /status.reply with playing, model, rates, load and counters", h_status),
     Entry("/version", "", "query", "reply /version.reply aedaemon <version>", h_version),
-    Entry("/notify", "i", "session", "1 subscribes the sender to state changes and /meter, 0 unsubscribes",
+    Entry("/notify", "i [i]", "session", "1 subscribes the sender (or that UDP port of its host) to state changes and /meter, 0 unsubscribes",
           h_notify),
     Entry("/sync", "i", "session", "reply /synced i once everything received before it is applied", h_sync),
     Entry("/meter", "", "query", "reply /meter rms peak (dBFS); pushed ~20×/s to subscribers", h_meter),

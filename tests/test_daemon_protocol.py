@@ -299,3 +299,43 @@ def test_model_swap_echoes_the_new_units(daemon, c):
         lat = [args for a, args in got if a == "/latent"]
         assert len(lat[-1]) == 8
         sub.notify(False)
+
+
+def test_notify_with_a_port_delivers_to_that_port_of_the_senders_host(c, daemon):
+    """Max's [udpsend] sends from a port it cannot receive on: `/notify 1 PORT` subscribes the
+    [udpreceive PORT] on the same host instead."""
+    import socket
+
+    from aedaemon.osc import encode_message, parse_packet
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(2.0)
+    port = listener.getsockname()[1]
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # like [udpsend]: never reads
+    try:
+        sender.sendto(encode_message("/notify", [1, port]), ("127.0.0.1", daemon.port))
+        time.sleep(0.2)
+        c.glide(0.125)
+        c.sync()
+        seen = []
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and not any(m.address == "/glide" for m in seen):
+            seen += parse_packet(listener.recv(65536))
+        assert any(m.address == "/glide" and m.args == [0.125] for m in seen), seen
+        sender.sendto(encode_message("/notify", [0, port]), ("127.0.0.1", daemon.port))
+        time.sleep(0.3)
+        listener.settimeout(0.3)
+        try:
+            while True:
+                listener.recv(65536)  # drain what was in flight
+        except socket.timeout:
+            pass
+        c.glide(0.25)
+        c.sync()
+        with pytest.raises(socket.timeout):
+            listener.recv(65536)
+    finally:
+        listener.close()
+        sender.close()
+    assert "out of range" in fail_reason(c, "/notify", 1, 70000)

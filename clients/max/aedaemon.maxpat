@@ -63,7 +63,7 @@
       700.0,
       34.0
      ],
-     "text": "Set host and port in [udpsend]. Replies and echoes cannot reach [udpreceive] today: the daemon answers the port a message came from, and [udpsend] sends from a port of its own choosing."
+     "text": "Set host and port in [udpsend]. It sends from a port of its own choosing, so click /notify 1 9001: the daemon then sends every state change and /meter to [udpreceive 9001] on this host."
     }
    },
    {
@@ -1062,7 +1062,7 @@
      "outlettype": [
       ""
      ],
-     "text": "/notify 1"
+     "text": "/notify 1 9001"
     }
    },
    {
@@ -1077,7 +1077,7 @@
       360.0,
       34.0
      ],
-     "text": "[udpreceive] would print replies here; the current daemon does not send to it (README)."
+     "text": "[udpreceive 9001] prints state changes and /meter after /notify 1 9001 (replies to queries still go to [udpsend]'s port)."
     }
    },
    {
