@@ -16,9 +16,9 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import AedaemonError
 from ..files import read_toml
@@ -49,6 +49,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _check_channel(v: Union[int, str]) -> Union[int, str]:
+    if isinstance(v, int) and not 1 <= v <= 16:
+        raise ValueError("MIDI channel must be 1..16 or \"any\"")
+    return v
+
+
+Channel = Annotated[Union[int, Literal["any"]], AfterValidator(_check_channel)]
+
+
 class Device(_Strict):
     """[device]: defaults for the whole file."""
 
@@ -56,18 +65,11 @@ class Device(_Strict):
     description: str = ""
     port: Optional[str] = Field(None, description="input port name pattern suggested for this controller")
     led_port: Optional[str] = Field(None, description="output port pattern for LED feedback; none = no LEDs")
-    channel: Union[int, Literal["any"]] = 1
+    channel: Channel = 1
     bank_size: int = Field(8, ge=1, le=128)
     led_on: int = Field(127, ge=0, le=127)
     led_off: int = Field(0, ge=0, le=127)
     extends: Optional[str] = Field(None, description="a shipped mapping this file adds to (learned bindings)")
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, v):
-        if isinstance(v, int) and not 1 <= v <= 16:
-            raise ValueError("MIDI channel must be 1..16 or \"any\"")
-        return v
 
 
 class Bind(_Strict):
@@ -78,7 +80,7 @@ class Bind(_Strict):
     note: Optional[Union[int, list[int]]] = None
     pitchbend: bool = False
     strips: int = Field(1, ge=1, le=128)
-    channel: Optional[Union[int, Literal["any"]]] = None
+    channel: Optional[Channel] = None
     mode: Optional[Mode] = None
     address: Optional[str] = None
     args: Optional[list[ArgValue]] = None
@@ -96,13 +98,6 @@ class Bind(_Strict):
     wrap: bool = False
     threshold: int = Field(1, ge=1, le=127)
     learned: bool = False
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, v):
-        if isinstance(v, int) and not 1 <= v <= 16:
-            raise ValueError("MIDI channel must be 1..16 or \"any\"")
-        return v
 
     @field_validator("note")
     @classmethod
