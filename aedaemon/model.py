@@ -6,6 +6,7 @@ non-finite weights): the caller keeps whatever model it had.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from .files import read_json
 FORMAT_VERSION = 1
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHROMA_SIZE = 12
+log = logging.getLogger("aedaemon.model")
 # decoder files by precision: decoder.onnx is the reference every bundle has; decoder-int8.onnx
 # (optional, `aedaemon quantize`) has int8 weights, a quarter of the bytes the memory-bound
 # batch-1 decode has to stream per frame
@@ -261,7 +263,17 @@ def load_bundle(
     """
     path = resolve_model_path(spec, models_dir)
     meta = load_meta(path / "model.json")
-    precision, decoder = choose_decoder(path, precision)
+    chosen, decoder = choose_decoder(path, precision)
+    if precision == "auto" and chosen == "int8":
+        try:
+            return _load_decoder(path, meta, "int8", decoder, threads)
+        except ModelError as exc:  # the reference decoder still plays; say why it is used
+            log.warning("%s; using the float32 decoder", exc)
+            chosen, decoder = choose_decoder(path, "float32")
+    return _load_decoder(path, meta, chosen, decoder, threads)
+
+
+def _load_decoder(path: Path, meta: ModelMeta, precision: str, decoder: Path, threads: int) -> ModelBundle:
     ort = _ort()
     opts = ort.SessionOptions()
     # One thread: per-frame batch-1 inference gains nothing from a pool, and the audio

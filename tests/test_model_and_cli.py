@@ -237,3 +237,15 @@ def test_decoder_precision_choice(synthetic_model, tmp_path):
     c = np.eye(12, dtype=np.float32)[4]
     got, want = b.decode(z, c).copy(), ref.decode(z, c).copy()
     assert np.sum((got - want) ** 2) < 0.01 * np.sum(want**2)
+
+
+def test_corrupt_int8_decoder_falls_back_to_float32_under_auto(synthetic_model, tmp_path, caplog):
+    copy = tmp_path / "m"
+    shutil.copytree(synthetic_model, copy)
+    (copy / "decoder-int8.onnx").write_bytes(b"not an onnx graph")
+    with caplog.at_level("WARNING", logger="aedaemon.model"):
+        b = load_bundle(copy)
+    assert b.precision == "float32"
+    assert "onnxruntime cannot load it" in caplog.text and "using the float32 decoder" in caplog.text
+    with pytest.raises(ModelError, match="decoder-int8.onnx: onnxruntime cannot load it"):
+        load_bundle(copy, precision="int8")  # asked for explicitly: refused, not replaced
