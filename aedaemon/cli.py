@@ -150,6 +150,42 @@ def cmd_addresses(_args: argparse.Namespace) -> int:
     return 0
 
 
+def add_devices_parser(sub) -> None:
+    p = sub.add_parser(
+        "devices", help="list audio outputs and MIDI ports",
+        description="The audio output devices PortAudio sees (for `device =` / --device) and the "
+        "MIDI ports of JACK and ALSA (for the [midi] port pattern).",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_devices)
+
+
+def cmd_devices(_args: argparse.Namespace) -> int:
+    from .audio import _describe, list_output_devices
+
+    try:
+        devices = list_output_devices()
+    except Exception as exc:  # noqa: BLE001 - PortAudio missing or broken: say so, list MIDI anyway
+        print(f"audio outputs: cannot ask PortAudio ({exc})")
+    else:
+        print("audio outputs:" if devices else _describe(devices))
+        for d in devices:
+            print(f"  [{d['index']}] {d['name']}  ({d['api']}, {d['channels']} ch, {d['default_rate']:g} Hz)")
+    try:
+        from .midi.bridge import list_ports
+
+        systems = list_ports()
+    except Exception as exc:  # noqa: BLE001
+        print(f"MIDI: cannot ask rtmidi ({exc})")
+        return 0
+    if not systems:
+        print("MIDI: no MIDI system answers (no JACK server, no ALSA sequencer)")
+    for api, ports in systems.items():
+        print(f"MIDI ({api}):")
+        for kind in ("inputs", "outputs"):
+            print(f"  {kind}: " + (", ".join(f"'{p}'" for p in ports[kind]) or "none"))
+    return 0
+
+
 # ---- wiring ------------------------------------------------------------------------------
 
 
@@ -190,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_parser(sub)
     add_info_parser(sub)
     add_addresses_parser(sub)
+    add_devices_parser(sub)
     _add_optional(sub)
     return parser
 

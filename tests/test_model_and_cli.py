@@ -249,3 +249,22 @@ def test_corrupt_int8_decoder_falls_back_to_float32_under_auto(synthetic_model, 
     assert "onnxruntime cannot load it" in caplog.text and "using the float32 decoder" in caplog.text
     with pytest.raises(ModelError, match="decoder-int8.onnx: onnxruntime cannot load it"):
         load_bundle(copy, precision="int8")  # asked for explicitly: refused, not replaced
+
+
+def test_devices_lists_jack_audio_and_the_controllers_midi_port():
+    """`aedaemon devices`: what to put in `device =` and the [midi] port pattern."""
+    from midi_rig import NanoKontrol2
+
+    from daemon_harness import ensure_jackd
+
+    ensure_jackd()
+    ctl = NanoKontrol2()
+    try:
+        res = subprocess.run([sys.executable, "-m", "aedaemon.cli", "devices"], capture_output=True, text=True,
+                             timeout=30)
+    finally:
+        ctl.close()
+    assert res.returncode == 0, res.stderr
+    assert "audio outputs:" in res.stdout and "JACK Audio Connection Kit" in res.stdout
+    assert "MIDI (Jack):" in res.stdout and "nanoKONTROL2:nanoKONTROL2 SLIDER/KNOB" in res.stdout
+    assert "ALSA lib" not in res.stderr  # no ALSA noise where there is no sequencer

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -75,6 +76,26 @@ def api_for(backend: Optional[str]):
         return [table[key]]
     compiled = rtmidi.get_compiled_api()
     return [a for a in (rtmidi.API_UNIX_JACK, rtmidi.API_LINUX_ALSA) if a in compiled]
+
+
+def list_ports(backend: Optional[str] = None) -> dict[str, dict[str, list[str]]]:
+    """{api name: {"inputs": [...], "outputs": [...]}} for every MIDI system that answers."""
+    import rtmidi
+
+    out: dict[str, dict[str, list[str]]] = {}
+    for api in api_for(backend):
+        if api == rtmidi.API_LINUX_ALSA and not os.path.exists("/dev/snd/seq"):
+            continue  # no sequencer: ALSA would only print its own error on stderr
+        try:
+            mi, mo = rtmidi.MidiIn(api), rtmidi.MidiOut(api)
+        except Exception:  # noqa: BLE001 - no JACK server, no ALSA sequencer: nothing to list
+            continue
+        try:
+            out[rtmidi.get_api_display_name(api)] = {"inputs": mi.get_ports(), "outputs": mo.get_ports()}
+        finally:
+            mi.delete()
+            mo.delete()
+    return out
 
 
 class _Endpoint:
