@@ -31,7 +31,7 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from .osc import (
+from .oscwire import (
     IMMEDIATELY,
     OscParseError,
     Parsed,

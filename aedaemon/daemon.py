@@ -30,7 +30,8 @@ from .audio import AudioError, open_output
 from .config import Config, load_config
 from .errors import AedaemonError, ParameterError
 from .model import MODEL_NAME_RE, list_models, load_bundle
-from .osc import OscServer, Parsed, Peer, encode_message, unix_from_ntp
+from .osc import OscServer, Peer
+from .oscwire import Parsed, encode_message, unix_from_ntp
 from .presets import PresetStore, check_name
 from .recorder import Recorder
 

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from aedaemon.client import Client  # noqa: E402
-from aedaemon.osc import encode_message  # noqa: E402
+from aedaemon.oscwire import encode_message  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from aedaemon.client import AsyncClient, Client, OscFailure
-from aedaemon.osc import parse_packet
+from aedaemon.oscwire import parse_packet
 from daemon_harness import Daemon
 
 

@@ -306,7 +306,7 @@ def test_notify_with_a_port_delivers_to_that_port_of_the_senders_host(c, daemon)
     [udpreceive PORT] on the same host instead."""
     import socket
 
-    from aedaemon.osc import encode_message, parse_packet
+    from aedaemon.oscwire import encode_message, parse_packet
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     listener.bind(("127.0.0.1", 0))

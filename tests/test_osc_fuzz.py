@@ -11,7 +11,7 @@ import time
 import pytest
 
 from aedaemon.client import Client
-from aedaemon.osc import OscParseError, encode_bundle, encode_message, parse_packet, size_prefix, slip_encode
+from aedaemon.oscwire import OscParseError, encode_bundle, encode_message, parse_packet, size_prefix, slip_encode
 from daemon_harness import Daemon
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from aedaemon.client import Client
-from aedaemon.osc import encode_message
+from aedaemon.oscwire import encode_message
 from daemon_harness import Daemon
 
 

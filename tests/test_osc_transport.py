@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from aedaemon.client import Client
-from aedaemon.osc import (
+from aedaemon.oscwire import (
     encode_bundle,
     encode_message,
     parse_packet,
