@@ -18,7 +18,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ from .osc import OscServer, Peer
 from .oscwire import Parsed, encode_message, unix_from_ntp
 from .presets import PresetStore, check_name
 from .recorder import Recorder
+from .systemd import SdNotify, setup_logging
 
 log = logging.getLogger("aedaemon")
 
@@ -76,67 +76,6 @@ def _cli_overrides(args: argparse.Namespace) -> dict:
     out = {k: getattr(args, k, None) for k in _CLI_KEYS}
     out["audio"] = getattr(args, "audio", None)
     return out
-
-
-# -------------------------------------------------------------------------------- logging
-
-
-class _JournalFormatter(logging.Formatter):
-    """`<priority>message` lines: journald files them with the right level, no double time."""
-
-    PRIO = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
-
-    def format(self, record: logging.LogRecord) -> str:
-        prio = self.PRIO.get(record.levelno, 6)
-        return f"<{prio}>" + super().format(record).replace("\n", "\n" + f"<{prio}>")
-
-
-def setup_logging(level: str) -> None:
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        if getattr(h, "_aedaemon", False):
-            root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
-    handler._aedaemon = True  # type: ignore[attr-defined]
-    if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
-        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-
-
-# -------------------------------------------------------------------------------- systemd
-
-
-class SdNotify:
-    """sd_notify(3) by hand: one datagram per state to $NOTIFY_SOCKET (no dependency)."""
-
-    def __init__(self) -> None:
-        addr = os.environ.get("NOTIFY_SOCKET", "")
-        self.sock: Optional[socket.socket] = None
-        self.addr = ""
-        if addr:
-            self.addr = "\0" + addr[1:] if addr.startswith("@") else addr
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            except OSError as exc:
-                log.warning("cannot create sd_notify socket: %s", exc)
-        usec = os.environ.get("WATCHDOG_USEC", "")
-        pid = os.environ.get("WATCHDOG_PID", "")
-        self.watchdog_interval: Optional[float] = None
-        if usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid())):
-            self.watchdog_interval = int(usec) / 1e6 / 2.0
-
-    def send(self, msg: str) -> bool:
-        if self.sock is None:
-            return False
-        try:
-            self.sock.sendto(msg.encode(), self.addr)
-            return True
-        except OSError as exc:
-            log.debug("sd_notify %s failed: %s", msg, exc)
-            return False
 
 
 # ------------------------------------------------------------------------------ the daemon
