@@ -273,17 +273,23 @@ def load_bundle(
     return _load_decoder(path, meta, chosen, decoder, threads)
 
 
-def _load_decoder(path: Path, meta: ModelMeta, precision: str, decoder: Path, threads: int) -> ModelBundle:
+def onnx_session(source: str | Path | bytes, threads: int = 1):
+    """An onnxruntime CPU session that never spins: idle pool threads spinning after `run`
+    would take the cores from the audio path (and from PyTorch, when training runs next)."""
     ort = _ort()
     opts = ort.SessionOptions()
-    # One thread: per-frame batch-1 inference gains nothing from a pool, and the audio
-    # path must not fight the pool's spinning workers for the second core.
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    src = source if isinstance(source, bytes) else str(source)
+    return ort.InferenceSession(src, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _load_decoder(path: Path, meta: ModelMeta, precision: str, decoder: Path, threads: int) -> ModelBundle:
+    # One thread by default: per-frame batch-1 inference gains nothing from a pool.
     try:
-        session = ort.InferenceSession(str(decoder), sess_options=opts, providers=["CPUExecutionProvider"])
+        session = onnx_session(decoder, threads)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{decoder}: onnxruntime cannot load it: {first}") from None

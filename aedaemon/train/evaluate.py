@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import AedaemonError
 from ..files import atomic_write
-from ..model import DECODER_FILES, ModelMeta, load_bundle, load_meta
+from ..model import DECODER_FILES, ModelMeta, load_bundle, load_meta, onnx_session
 from . import CHROMA_SIZE, PITCH_CLASSES
 from .corpus import Corpus, dominant_pitch_class, load_corpus, one_hot, source_name
 
@@ -38,12 +38,7 @@ class EvaluateError(AedaemonError):
 
 
 def _session(path: Path):
-    import onnxruntime as ort
-
-    ort.set_default_logger_severity(3)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    return onnx_session(path, threads=2)  # large batches: both cores
 
 
 def _run(sess, output: str, feeds: dict, batch: int = 2048) -> np.ndarray:

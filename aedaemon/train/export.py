@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import AedaemonError
-from ..model import FORMAT_VERSION, ModelMeta, load_bundle
+from ..model import FORMAT_VERSION, ModelMeta, load_bundle, onnx_session
 from . import CHROMA_SIZE, N_BINS
 
 PARITY_ATOL = 1e-4
@@ -72,12 +72,7 @@ def mlp_graph(name: str, inputs: list[tuple[str, int]], output: str, layers: Lay
 
 
 def _session(model):
-    import onnxruntime as ort
-
-    ort.set_default_logger_severity(3)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
+    return onnx_session(model.SerializeToString())
 
 
 def check_parity(model, feeds: dict[str, np.ndarray], output: str, expected: np.ndarray, what: str) -> float:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import AedaemonError
 from ..files import atomic_path, atomic_write
-from ..model import CHROMA_SIZE, DECODER_FILES, load_bundle, load_meta
+from ..model import CHROMA_SIZE, DECODER_FILES, load_bundle, load_meta, onnx_session
 
 # refuse an int8 decoder whose error energy is not at least this far below the signal's
 MAX_RELATIVE_ERROR_DB = -20.0
@@ -30,18 +30,12 @@ class QuantizeError(AedaemonError):
     pass
 
 
-def _session(path: Path):
-    import onnxruntime as ort
-
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-
 def decoder_error(float32: Path, int8: Path, latent_size: int, control_range, seed: int = 0) -> dict:
     """Max abs and relative (dB) error of the int8 decoder against the float32 one."""
     rng = np.random.default_rng(seed)
     lat = rng.uniform(control_range[0], control_range[1], (PROBE_POINTS, latent_size)).astype(np.float32)
     chroma = np.eye(CHROMA_SIZE, dtype=np.float32)[rng.integers(0, CHROMA_SIZE, PROBE_POINTS)]
-    ref_sess, q_sess = _session(float32), _session(int8)
+    ref_sess, q_sess = onnx_session(float32), onnx_session(int8)
     feeds = {"latent": lat}
     if {i.name for i in ref_sess.get_inputs()} >= {"chroma"}:
         feeds["chroma"] = chroma
