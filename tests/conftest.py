@@ -27,3 +27,23 @@ def synthetic_model(models_dir) -> Path:
 @pytest.fixture()
 def bundle(synthetic_model):
     return load_bundle(synthetic_model)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory, models_dir):
+    """`aedaemon run` as a subprocess on PortAudio/jackd with the synthetic model, one per module
+    (a module may define its own `daemon`, e.g. on the null clock)."""
+    from daemon_harness import Daemon
+
+    d = Daemon(tmp_path_factory.mktemp("daemon"), models_dir, "--fresh")
+    yield d
+    assert d.terminate() == 0
+
+
+@pytest.fixture()
+def c(daemon):
+    """A blocking client of this module's daemon."""
+    from aedaemon.client import Client
+
+    with Client(port=daemon.port, timeout=3.0) as client:
+        yield client

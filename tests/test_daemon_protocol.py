@@ -12,19 +12,6 @@ from aedaemon.client import Client
 from daemon_harness import Daemon
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory, models_dir):
-    d = Daemon(tmp_path_factory.mktemp("daemon"), models_dir, "--fresh")
-    yield d
-    assert d.terminate() == 0
-
-
-@pytest.fixture()
-def c(daemon):
-    with Client(port=daemon.port, timeout=3.0) as client:
-        yield client
-
-
 def fail_reason(c: Client, address: str, *args) -> str:
     c._send(address, list(args))
     m = c.wait_for(lambda m: m.address == "/fail" and m.args[0] == address, what=address)

@@ -20,20 +20,6 @@ from aedaemon.oscwire import (
     slip_decode,
     slip_encode,
 )
-from daemon_harness import Daemon
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory, models_dir):
-    d = Daemon(tmp_path_factory.mktemp("transport"), models_dir, "--fresh")
-    yield d
-    assert d.terminate() == 0
-
-
-@pytest.fixture()
-def c(daemon):
-    with Client(port=daemon.port, timeout=3.0) as client:
-        yield client
 
 
 def _recv_tcp_size(sock: socket.socket) -> list:
