@@ -1,13 +1,14 @@
-# aedaemon — the two commands: `make run` and `make test`. Each sets up what it needs.
+# aedaemon — the two commands: `make run` and `make test`. Each sets up what it needs, once.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 MODEL ?= models/default
 ARGS ?=
 
-.PHONY: run test bench model setup clean render-demo
+.PHONY: run test bench model setup clean
 
+# The runtime only: PortAudio, liblo's tools, the package (no test tools, no PyTorch).
 setup:
-	@.ci/setup dev
+	@.ci/setup
 
 run: setup
 	@$(VENV)/bin/aedaemon run --model $(MODEL) --audio auto $(ARGS)
@@ -18,7 +19,8 @@ test:
 	@.ci/jackd
 	@$(PY) -m pytest -q $(ARGS)
 
-bench: setup
+bench:
+	@.ci/setup dev
 	@.ci/jackd
 	@$(PY) benchmarks/run_all.py $(ARGS)
 
