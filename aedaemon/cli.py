@@ -142,11 +142,9 @@ def add_addresses_parser(sub) -> None:
 
 
 def cmd_addresses(_args: argparse.Namespace) -> int:
-    from .protocol import ADDRESSES
+    from .protocol import address_table_markdown
 
-    print("| address | args | kind | meaning |\n|---|---|---|---|")
-    for e in ADDRESSES:
-        print(f"| {e.pattern} | {e.args} | {e.kind} | {e.doc} |")
+    print(address_table_markdown())
     return 0
 
 

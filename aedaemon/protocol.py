@@ -559,6 +559,17 @@ ADDRESSES: tuple[Entry, ...] = (
     Entry("/quit", "", "session", "clean shutdown (only when the config allows it)", h_quit),
 )  # fmt: skip
 
+def address_table_markdown() -> str:
+    """The address table as Markdown (`aedaemon addresses`, docs/protocol.md); '|' escaped."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| address | args | kind | meaning |", "|---|---|---|---|"]
+    rows += [f"| {cell(e.pattern)} | {cell(e.args)} | {e.kind} | {cell(e.doc)} |" for e in ADDRESSES]
+    return "\n".join(rows)
+
+
 _EXACT = {e.pattern: e for e in ADDRESSES if "{i}" not in e.pattern}
 _INDEXED = {e.pattern.split("{i}")[0]: e for e in ADDRESSES if "{i}" in e.pattern}
 _INDEX_RE = re.compile(r"^(/[a-z_]+/)(0|[1-9][0-9]{0,3})$")
