@@ -21,7 +21,8 @@ import numpy as np
 from .dsp.dynamics import rms_peak_dbfs, soft_limit
 from .dsp.phase import PHASE_METHODS, make_phase
 from .dsp.shaping import SpectralShaper
-from .dsp.stft import OverlapAdd
+from .dsp.stft import OverlapAdd, dual_window, hann
+from .errors import ParameterError
 from .model import CHROMA_SIZE, ModelBundle
 from .scheduler import Scheduler
 
@@ -134,6 +135,22 @@ class _Seen:
     extra: dict = field(default_factory=dict)
 
 
+def _reconstructs(n_fft: int, hop: int) -> bool:
+    """True when overlap-add at this hop can rebuild the signal: the dual window is finite."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return bool(np.isfinite(dual_window(hann(n_fft), hop)).all())
+
+
+def check_hop(n_fft: int, hop: int, name: str = "hop") -> None:
+    """Refuse a hop that is not a divisor of n_fft, or too large for the frames to overlap
+    (with the Hann window: more than n_fft/2, where the dual window divides by zero)."""
+    if hop <= 0 or n_fft % hop:
+        raise ParameterError(f"{name} {hop} must be a positive divisor of n_fft {n_fft}")
+    if not _reconstructs(n_fft, hop):
+        largest = next(d for d in range(hop - 1, 0, -1) if n_fft % d == 0 and _reconstructs(n_fft, d))
+        raise ParameterError(f"{name} {hop} is too large for n_fft {n_fft}: overlap-add cannot rebuild the sound (use at most {largest})")
+
+
 class Engine:
     def __init__(
         self,
@@ -151,9 +168,8 @@ class Engine:
         self.bundle = bundle
         self.sample_rate = meta.sample_rate
         self.n_fft = meta.n_fft
-        self.hop = int(hop or meta.hop)
-        if self.n_fft % self.hop:
-            raise ValueError(f"hop {self.hop} must divide n_fft {self.n_fft}")
+        self.hop = int(meta.hop if hop is None else hop)
+        check_hop(self.n_fft, self.hop)
         self.phase_method = phase
         self.level = level
         self.fade = fade
