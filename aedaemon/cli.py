@@ -55,12 +55,25 @@ def _chroma_arg(text: str):
 # ---- render ------------------------------------------------------------------------------
 
 
+def _int_at_least(low: int):
+    """argparse type: a whole number >= low."""
+
+    def conv(text: str) -> int:
+        v = _finite(int)(text)
+        if v < low:
+            raise argparse.ArgumentTypeError(f"'{text}' must be a whole number >= {low}")
+        return v
+
+    return conv
+
+
 def add_render_parser(sub) -> None:
     p = sub.add_parser(
         "render",
-        help="render offline to a WAV file",
-        description="Render the synthesizer offline to a 16-bit WAV. Settings are applied through "
-        "the OSC address table; --score schedules timed OSC messages from a JSON file.",
+        help="render offline to a sound file",
+        description="Render the synthesizer offline to a sound file (WAV, FLAC, AIFF, OGG or MP3, "
+        "from the extension of --out). Settings are applied through the OSC address table; "
+        "--score schedules timed OSC messages from a JSON file.",
     )
     p.add_argument("--model", default=DEFAULT_MODEL, help="model folder or name (default: %(default)s)")
     p.add_argument("--models-dir", type=Path, default=None, help="where model names are looked up")
@@ -75,26 +88,20 @@ def add_render_parser(sub) -> None:
     p.add_argument("--phase", choices=("rtpghi", "noise", "canne"), default="rtpghi", help="phase method")
     p.add_argument("--precision", choices=("auto", "float32", "int8"), default="auto",
                    help="decoder: auto (int8 when the model has one), float32 (the reference), int8")
-    p.add_argument("--hop", type=_finite(int), help="synthesis hop in samples (must divide n_fft)")
-    p.add_argument("--seed", type=_finite(int), default=0, help="random seed for initial phase")
+    p.add_argument("--hop", type=_int_at_least(1),
+                   help="synthesis hop in samples: a divisor of n_fft, at most n_fft/2 (default: the model's)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed for initial phase, >= 0")
     p.add_argument("--score", type=Path, help="JSON list of {time, address, args} events")
-    p.add_argument("--out", type=Path, default=Path("out.wav"), help="output WAV (default: %(default)s)")
+    p.add_argument("--out", default="out.wav",
+                   help="output file; .wav, .flac, .aiff/.aif, .ogg or .mp3 (default: %(default)s)")
+    p.add_argument("--subtype", type=str.upper, choices=("PCM_16", "PCM_24", "FLOAT"),
+                   help="sample format: PCM_16 (default), PCM_24 (both dithered) or FLOAT; "
+                   "OGG and MP3 take none")
     p.set_defaults(func=cmd_render)
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    from .engine import Engine
-    from .model import load_bundle
-    from .render import apply_settings, load_score, render_to_wav
-
-    if not 0 < args.seconds <= 3600:
-        raise AedaemonError(f"--seconds {args.seconds:g} is out of range (0, 3600]")
-    events = load_score(args.score) if args.score else None
-    bundle = load_bundle(args.model, args.models_dir or _default_models_dir(), precision=args.precision)
-    hop = args.hop or bundle.meta.hop
-    if hop <= 0 or bundle.meta.n_fft % hop:
-        raise AedaemonError(f"--hop {hop} must be a positive divisor of the model's n_fft ({bundle.meta.n_fft})")
-    engine = Engine(bundle, hop=hop, phase=args.phase, seed=args.seed)
+def _render_settings(args: argparse.Namespace) -> list[tuple[str, list]]:
+    """The render flags as messages for the address table, ending with /play."""
     settings: list[tuple[str, list]] = []
     if args.glide is not None:
         settings.append(("/glide", [args.glide]))
@@ -106,11 +113,36 @@ def cmd_render(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None:
             settings.append((address, [getattr(args, flag)]))
     settings.append(("/play", [1]))
-    apply_settings(engine, settings)
-    args.out.parent.mkdir(parents=True, exist_ok=True) if str(args.out.parent) not in ("", ".") else None
-    figures = render_to_wav(engine, args.seconds, args.out, events)
+    return settings
+
+
+def _warn_unheard(late: Sequence, seconds: float) -> None:
+    """One stderr line for score events at or after the end (the render still succeeds)."""
+    if late:
+        first = min(ev.time for ev in late)
+        print(f"aedaemon: warning: {len(late)} score event{'s' if len(late) != 1 else ''} at or after the end "
+              f"(--seconds {seconds:g}) not rendered, the first at {first:g} s", file=sys.stderr)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .engine import Engine, check_hop
+    from .model import load_bundle
+    from .render import apply_settings, check_output_path, events_after, load_score, output_format, render_to_file
+
+    if not 0 < args.seconds <= 3600:
+        raise AedaemonError(f"--seconds {args.seconds:g} is out of range (0, 3600]")
+    out = check_output_path(args.out)
+    fmt = output_format(out, args.subtype)
+    events = load_score(args.score) if args.score else None
+    bundle = load_bundle(args.model, args.models_dir or _default_models_dir(), precision=args.precision)
+    hop = bundle.meta.hop if args.hop is None else args.hop
+    check_hop(bundle.meta.n_fft, hop, "--hop")
+    engine = Engine(bundle, hop=hop, phase=args.phase, seed=args.seed)
+    apply_settings(engine, _render_settings(args))
+    _warn_unheard(events_after(events or (), args.seconds, engine.sample_rate), args.seconds)
+    figures = render_to_file(engine, args.seconds, out, events, fmt)
     print(
-        f"wrote {args.out}: {figures['seconds']:.2f} s at {engine.sample_rate} Hz, "
+        f"wrote {out}: {figures['seconds']:.2f} s at {engine.sample_rate} Hz ({fmt.format} {fmt.subtype}), "
         f"{figures['wall']:.2f} s wall ({figures['realtime_factor']:.0f}x real time), "
         f"{figures['decodes']} decodes, phase {args.phase}, hop {engine.hop}",
         file=sys.stderr,
