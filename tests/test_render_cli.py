@@ -188,12 +188,6 @@ def test_unsupported_formats_and_subtypes_are_refused(synthetic_model, work, nam
     assert files_in(work) == []
 
 
-def test_mp3_is_refused_with_the_supported_list_when_libsndfile_lacks_it(synthetic_model, work):
-    if "MP3" in sf.available_formats():
-        pytest.skip("this libsndfile writes MP3 (tested above)")
-    assert_refused(render("--model", str(synthetic_model), "--out", "x.mp3", cwd=work), "'.mp3' files are not supported")
-
-
 def test_integer_output_is_dithered_float_output_is_not(capsys, synthetic_model, work):
     for subtype in ("PCM_16", "PCM_24", "FLOAT"):
         rc, err = render_here(capsys, "--model", str(synthetic_model), "--seconds", "0.3", "--gain", "0",
