@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from aedaemon.client import AsyncClient, Client, OscFailure
 from aedaemon.oscwire import parse_packet
 from daemon_harness import Daemon
+
+MELODY = Path(__file__).resolve().parent.parent / "clients" / "python" / "melody.py"
 
 
 @pytest.fixture(scope="module")
@@ -86,15 +92,19 @@ def test_asyncio_client(daemon):
 
 
 def test_melody_example_plays_with_no_late_bundles(daemon):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parent.parent / "clients" / "python" / "melody.py"
-    r = subprocess.run([sys.executable, str(script), "--port", str(daemon.port), "--bpm", "900"],
+    r = subprocess.run([sys.executable, str(MELODY), "--port", str(daemon.port), "--bpm", "900"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "late bundles so far: 0" in r.stdout
+
+
+def test_melody_example_says_when_no_daemon_answers():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    r = subprocess.run([sys.executable, str(MELODY), "--port", str(port)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"melody.py: no reply to /status from 127.0.0.1:{port} (is the daemon running?)"
 
 
 def test_full_subscriber_list_evicts_the_longest_silent_udp_subscriber(tmp_path, models_dir):

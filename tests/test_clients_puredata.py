@@ -57,7 +57,7 @@ def _test_patch(daemon_port: int, control_port: int) -> str:
 class PdRig:
     """pd -nogui running the test patch; `send` plays an inlet, `expect` waits for a reply line."""
 
-    def __init__(self, workdir: Path, daemon_port: int) -> None:
+    def __init__(self, workdir: Path, daemon_port: int, *also_open: Path) -> None:
         pd = shutil.which("pd") or shutil.which("puredata")
         assert pd, "Pure Data is not installed: apt-get install --no-install-recommends puredata-core"
         self.control_port = _free_udp_port()
@@ -65,8 +65,9 @@ class PdRig:
         patch.write_text(_test_patch(daemon_port, self.control_port))
         self.lines: list[str] = []
         self._q: queue.Queue[str] = queue.Queue()
+        opens = [arg for p in (patch, *also_open) for arg in ("-open", str(p))]
         self.proc = subprocess.Popen(
-            [pd, "-nogui", "-noaudio", "-nomidi", "-noprefs", "-stderr", "-path", str(PD_DIR), "-open", str(patch)],
+            [pd, "-nogui", "-noaudio", "-nomidi", "-noprefs", "-stderr", "-path", str(PD_DIR), *opens],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, cwd=workdir)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -101,10 +102,11 @@ class PdRig:
         self.expect(rf"^reply: synced {token}$")
 
     def close(self) -> int:
+        """Quit Pd; every line it printed is then in self.lines."""
         if self.proc.poll() is None:
             self.send("quit")
             try:
-                return self.proc.wait(5)
+                self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
@@ -112,6 +114,10 @@ class PdRig:
         while not self._q.empty():
             self.lines.append(self._q.get())
         return self.proc.returncode
+
+
+def _pd_errors(lines: list[str]) -> list[str]:
+    return [ln for ln in lines if ln.startswith("error") or "no method" in ln or "couldn't create" in ln]
 
 
 @pytest.fixture()
@@ -130,6 +136,8 @@ def test_pd_abstraction_controls_the_daemon(rig):
     pd.expect(r"^reply: connected 1$")
     pd.expect(r"^reply: done /notify$")
     pd.expect(r"^reply: latent( 0\.5){8}$")  # the synthetic model's default latent
+    pd.expect(r"^aedaemon: connected to aedaemon \d+\.\d+\S*$")  # its /version was answered
+    connected_at = time.monotonic()
     with Client(port=d.port, timeout=3.0) as c:
         # one value per inlet; every number leaves Pd as float32
         pd.send("chroma 4")
@@ -172,10 +180,15 @@ def test_pd_abstraction_controls_the_daemon(rig):
         pd.send("msg /preset/save from_pd")
         pd.expect(r"^reply: done /preset/save from_pd$")
         assert "from_pd" in c.preset_list()
-        # a refusal comes back as "fail ..." and changes nothing
+        # a refusal comes back as "fail ADDRESS REASON", the reason one symbol (spaces escaped),
+        # as the help patch shows it; it changes nothing
         pd.send("gain 5")
-        pd.expect(r"^reply: fail /gain .*range")
+        fail = pd.expect(r"^reply: (fail /gain gain\\ 5\\ is\\ out\\ of\\ range\\ 0\.\.2)$").group(1)
+        assert f" {fail}, f 24;" in (PD_DIR / "aedaemon-help.pd").read_text()
         assert c.get("/gain") == [0.5]
+    time.sleep(max(0.0, 1.3 - (time.monotonic() - connected_at)))  # past the 1 s no-answer timeout
+    assert pd.close() == 0
+    assert not [ln for ln in pd.lines if "no answer" in ln or "noanswer" in ln]
 
 
 def test_pd_controls_follow_other_clients(rig):
@@ -218,5 +231,50 @@ def test_pd_controls_follow_other_clients(rig):
         c.chroma(9)
         pd.expect(r"^reply: chroma 9$")
     assert pd.close() == 0
-    errors = [ln for ln in pd.lines if ln.startswith("error") or "no method" in ln or "couldn't create" in ln]
-    assert not errors, errors
+    assert not _pd_errors(pd.lines), _pd_errors(pd.lines)
+
+
+NO_ANSWER = r"^aedaemon: no answer from 127\.0\.0\.1 {port} \(is the daemon running\?\)$"
+
+
+def test_pd_says_when_nothing_answers(tmp_path):
+    """UDP [netsend] "connects" to any port: with no daemon there, the abstraction says so after
+    1 s of silence, on the Pd console and out of its outlet; a disconnect before then does not."""
+    port = _free_udp_port()  # nothing listens there
+    t0 = time.monotonic()
+    pd = PdRig(tmp_path, port)
+    try:
+        pd.expect(r"^reply: connected 1$")
+        pd.expect(NO_ANSWER.format(port=port), timeout=4.0)
+        assert time.monotonic() - t0 > 0.9
+        pd.expect(rf"^reply: noanswer 127\.0\.0\.1 {port}$")
+        pd.send(f"msg connect 127.0.0.1 {port}")  # each connect asks again
+        pd.expect(NO_ANSWER.format(port=port), timeout=4.0)
+        pd.send(f"msg connect 127.0.0.1 {port}")
+        pd.send("msg disconnect")  # gave up before the timeout: nothing to report
+        time.sleep(1.5)
+    finally:
+        assert pd.close() == 0
+    after = pd.lines[pd.lines.index(f"reply: noanswer 127.0.0.1 {port}") + 1:]
+    assert sum("no answer" in ln for ln in after) == 1, after
+    assert not _pd_errors(pd.lines), _pd_errors(pd.lines)
+
+
+def test_help_patch_loads_and_shows_a_refusal_reason_as_one_symbol(tmp_path):
+    """The help patch, on a free port, with its example refusal clicked (by a loadbang): [route
+    fail] -> [unpack s s] gives the address and the whole reason as one symbol."""
+    port = _free_udp_port()
+    lines = (PD_DIR / "aedaemon-help.pd").read_text().replace("aedaemon 9000;", f"aedaemon {port};").splitlines()
+    boxes = [ln for ln in lines[1:] if ln.startswith("#X ") and not ln.startswith(("#X connect", "#X coords"))]
+    example = next(k for k, ln in enumerate(boxes) if ln.startswith("#X msg") and " fail /gain " in ln)
+    lines += ["#X obj 900 20 loadbang;", f"#X connect {len(boxes)} 0 {example} 0;"]
+    help_copy = tmp_path / "aedaemon-help.pd"
+    help_copy.write_text("\n".join(lines) + "\n")
+    pd = PdRig(tmp_path, _free_udp_port(), help_copy)
+    try:
+        pd.expect(r"^reason: symbol gain\\ 5\\ is\\ out\\ of\\ range\\ 0\.\.2$")  # [unpack]: right first
+        pd.expect(r"^address: symbol /gain$")
+        pd.expect(NO_ANSWER.format(port=port), timeout=4.0)
+    finally:
+        assert pd.close() == 0
+    assert not _pd_errors(pd.lines), _pd_errors(pd.lines)

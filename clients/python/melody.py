@@ -12,9 +12,10 @@ how the network or this script jitter.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
-from aedaemon.client import Client
+from aedaemon.client import Client, Refused
 
 # (MIDI note or None for a rest, beats) — the opening of "Frère Jacques"
 TUNE = [(60, 1), (62, 1), (64, 1), (60, 1)] * 2 + [(64, 1), (65, 1), (67, 2)] * 2 + [
@@ -29,15 +30,24 @@ def main() -> None:
     ap.add_argument("--bpm", type=float, default=110.0)
     ap.add_argument("--lookahead", type=float, default=0.25, help="seconds each bundle is sent ahead")
     a = ap.parse_args()
-    beat = 60.0 / a.bpm
-    with Client(a.host, a.port) as c:
+    try:
+        play(a.host, a.port, 60.0 / a.bpm, a.lookahead)
+    except TimeoutError as exc:
+        sys.exit(f"melody.py: {exc} (is the daemon running?)")
+    except Refused as exc:  # e.g. a note the daemon refuses: reported by the final sync()
+        sys.exit(f"melody.py: refused by the daemon: {exc}")
+
+
+def play(host: str, port: int, beat: float, lookahead: float) -> None:
+    """Send TUNE as timetagged bundles (beat: seconds), each `lookahead` seconds before it is due."""
+    with Client(host, port) as c:
         print("playing on", c.status()["model"])
         c.glide(0.02)
         start = time.time() + 0.5
         t = start
         for i, (note, beats) in enumerate(TUNE):
             # send each bundle `lookahead` seconds before it is due
-            while time.time() < t - a.lookahead:
+            while time.time() < t - lookahead:
                 time.sleep(0.01)
             with c.bundle(at=t) as b:
                 if note is not None:
@@ -48,7 +58,7 @@ def main() -> None:
                     b.note_off(note)
             t += beats * beat
         time.sleep(max(0.0, t - time.time()) + 0.2)
-        c.sync()
+        c.sync()  # raises Refused if the daemon refused any message sent
         print("done; late bundles so far:", c.status()["late_bundles"])
 
 
