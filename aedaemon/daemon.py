@@ -31,7 +31,7 @@ from .errors import AedaemonError, ParameterError
 from .model import MODEL_NAME_RE, list_models, load_bundle
 from .osc import OscServer, Peer
 from .oscwire import Parsed, encode_message, unix_from_ntp
-from .presets import PresetStore, check_name
+from .presets import PresetStore, StateLock, check_name
 from .recorder import Recorder
 from .systemd import SdNotify, setup_logging
 
@@ -108,6 +108,7 @@ class Daemon:
         self.audio = None
         self.server: Optional[OscServer] = None
         self.presets: Optional[PresetStore] = None
+        self._state_lock: Optional[StateLock] = None
         self.recorder: Optional[Recorder] = None
         self._housekeeping: Optional[threading.Thread] = None
         self._mono_minus_unix = time.monotonic() - time.time()
@@ -135,15 +136,16 @@ class Daemon:
         return load_bundle(spec, cfg.models_dir, precision=cfg.precision)
 
     def start(self, fresh: bool = False) -> None:
+        """Bring everything up. The order matters for what an operator reads when start fails:
+        the port and the state folder are claimed first, so a second daemon's refusal is the
+        first and only thing it says (nothing restored, no audio opened)."""
         from .engine import Engine
 
         cfg = self.cfg
         sys.setswitchinterval(cfg.switch_interval)
         self.protocol = _protocol()
-        try:
-            self.presets = PresetStore(cfg.state_dir)
-        except OSError as exc:
-            raise AedaemonError(f"state_dir {cfg.state_dir}: {exc.strerror or exc}") from None
+        self.server = self._bind()
+        self.presets = self._open_state()
         last = None if fresh else self.presets.load_last()
         bundle = self._load_model(last)
         try:
@@ -154,33 +156,7 @@ class Daemon:
             self.engine.restore(last)
             log.info("restored the last state (%s)", "playing" if last.get("playing") else "stopped")
         self.recorder = Recorder(cfg.recordings_dir, self.engine.sample_rate)
-        audio_kind = "portaudio" if cfg.audio == "auto" else cfg.audio
-        try:
-            self.audio = open_output(audio_kind, self.engine, device=cfg.device, block=cfg.block,
-                                     tap=self.recorder.tap, ahead=cfg.render_ahead,
-                                     rt_priority=cfg.rt_priority)
-            self.audio.start()
-        except AudioError as exc:
-            if cfg.audio != "auto":
-                raise
-            log.warning("%s -- running on the null software clock instead (no sound)", exc)
-            self.audio = open_output("null", self.engine, block=cfg.block, tap=self.recorder.tap,
-                                     ahead=cfg.render_ahead)
-            self.audio.start()
-        try:
-            self.server = OscServer(
-                self.on_message,
-                listen=cfg.listen,
-                port=cfg.port,
-                allow=cfg.allow,
-                max_packet=cfg.max_packet,
-                max_tcp_clients=cfg.max_tcp_clients,
-                client_rate=cfg.client_rate,
-            )
-        except OSError as exc:
-            self.audio.close()
-            raise AedaemonError(f"cannot listen on {cfg.listen}:{cfg.port} (UDP+TCP): {exc.strerror or exc}") from None
-        self.server.on_disconnect = self._drop_subscriber
+        self._open_audio()
         if cfg.midi.enabled:
             self._start_midi()
         self.server.start()
@@ -196,6 +172,59 @@ class Daemon:
         threading.Thread(target=self._report_realtime, name="rt-report", daemon=True).start()
         # one machine-readable line on stdout for scripts and tests
         print(f"aedaemon ready port={self.server.port} ready_s={ready:.3f}", flush=True)
+
+    def _bind(self) -> OscServer:
+        """The UDP and TCP sockets, bound (the network thread starts once everything is up)."""
+        cfg = self.cfg
+        try:
+            server = OscServer(
+                self.on_message,
+                listen=cfg.listen,
+                port=cfg.port,
+                allow=cfg.allow,
+                max_packet=cfg.max_packet,
+                max_tcp_clients=cfg.max_tcp_clients,
+                client_rate=cfg.client_rate,
+            )
+        except OSError as exc:
+            raise AedaemonError(f"cannot listen on {cfg.listen}:{cfg.port} (UDP+TCP): {exc.strerror or exc}") from None
+        server.on_disconnect = self._drop_subscriber
+        return server
+
+    def _open_state(self) -> PresetStore:
+        """Lock state_dir for this daemon's life (StateLock), then open the presets in it."""
+        state_dir = self.cfg.state_dir
+        try:
+            self._state_lock = StateLock(state_dir)
+            return PresetStore(state_dir)
+        except OSError as exc:
+            raise AedaemonError(f"state_dir {state_dir}: {exc.strerror or exc}") from None
+
+    def _open_audio(self) -> None:
+        cfg = self.cfg
+        audio_kind = "portaudio" if cfg.audio == "auto" else cfg.audio
+        try:
+            self.audio = open_output(audio_kind, self.engine, device=cfg.device, block=cfg.block,
+                                     tap=self.recorder.tap, ahead=cfg.render_ahead,
+                                     rt_priority=cfg.rt_priority)
+            self.audio.start()
+        except AudioError as exc:
+            if cfg.audio != "auto":
+                raise
+            log.warning("%s -- running on the null software clock instead (no sound)", exc)
+            self.audio = open_output("null", self.engine, block=cfg.block, tap=self.recorder.tap,
+                                     ahead=cfg.render_ahead)
+            self.audio.start()
+
+    def _release(self) -> None:
+        """Close what start opened (after a failed start, or last in shutdown): sockets, audio,
+        then the state lock, once nothing can write the state any more."""
+        if self.server is not None:
+            self.server.stop()
+        if self.audio is not None:
+            self.audio.close()
+        if self._state_lock is not None:
+            self._state_lock.release()
 
     def _report_realtime(self) -> None:
         time.sleep(0.5)
@@ -217,12 +246,8 @@ class Daemon:
         except ImportError as exc:
             log.warning("MIDI enabled but the bridge is not available: %s", exc)
             return
-        try:
-            self.midi = DaemonMidi(self.cfg.midi, lambda: self.engine, self, self.cfg.state_dir)
-        except AedaemonError:
-            self.server.stop()
-            self.audio.close()
-            raise
+        self.midi = DaemonMidi(self.cfg.midi, lambda: self.engine, self, self.cfg.state_dir)
+
         def start() -> None:
             try:
                 self.midi.start()
@@ -300,9 +325,11 @@ class Daemon:
     def model_load(self, name: str) -> str:
         if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
             raise ParameterError("model name must match [A-Za-z0-9_-]{1,64} (a name, never a path)")
-        if name not in list_models(self.cfg.models_dir):
+        folder = self.cfg.models_dir / name
+        if not folder.is_dir():
             raise ParameterError(f"no model named '{name}' in the models directory")
-        bundle = load_bundle(name, self.cfg.models_dir, precision=self.cfg.precision)  # ModelError (an AedaemonError) → /fail
+        # a bundle /model/list leaves out (broken) is refused here with the reason: ModelError → /fail
+        bundle = load_bundle(folder, precision=self.cfg.precision)
         if bundle.meta.sample_rate != self.engine.sample_rate:
             raise ParameterError(
                 f"model '{name}' runs at {bundle.meta.sample_rate} Hz, the stream at {self.engine.sample_rate} Hz"
@@ -512,10 +539,7 @@ class Daemon:
             t = threading.Thread(target=stop_midi, name="midi-stop", daemon=True)
             t.start()
             t.join(0.3)  # SIGTERM must finish within 2 s whatever the MIDI backend does
-        if self.server is not None:
-            self.server.stop()
-        if self.audio is not None:
-            self.audio.close()
+        self._release()
         log.info("stopped in %.2f s", time.monotonic() - t0)
 
     def run(self, fresh: bool = False) -> int:
@@ -526,8 +550,7 @@ class Daemon:
             self.start(fresh=fresh)
         except BaseException:
             self.stop_event.set()
-            if self.audio is not None:
-                self.audio.close()
+            self._release()
             raise
         try:
             while not self.stop_event.is_set():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from pathlib import Path
 from typing import Literal, Optional
@@ -111,6 +112,17 @@ def load_meta(path: Path) -> ModelMeta:
         raise ModelError(_format_validation_error(path, exc)) from None
 
 
+_warned_names: set[tuple[str, str]] = set()
+
+
+def _warn_if_renamed(path: Path, declared: str, name: str) -> None:
+    """Say once per folder and name that model.json's name is not the one used (a copied or
+    renamed folder): only for a bundle that loaded, so a refusal stays the one line said."""
+    if declared != name and (str(path), declared) not in _warned_names:
+        _warned_names.add((str(path), declared))
+        log.warning("%s names the model '%s'; it is called '%s' after its folder", path / "model.json", declared, name)
+
+
 def _ort():
     import onnxruntime as ort
 
@@ -181,12 +193,63 @@ def resolve_model_path(spec: str | Path, models_dir: Optional[Path] = None) -> P
     raise ModelError(f"unknown model '{spec}': no such model folder{where}")
 
 
+def bundle_name(path: Path) -> str:
+    """A bundle's name is the name of its folder: what `/model/list` shows and `/model/load`
+    takes, so it is also what /status, presets, the last state and the logs call it."""
+    return Path(os.path.abspath(path)).name
+
+
+# folder -> (stamp of model.json and decoder.onnx, why it would not load or None)
+_listing_cache: dict[Path, tuple[tuple, Optional[str]]] = {}
+
+
+def _file_stamp(path: Path) -> Optional[tuple[int, int]]:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _bundle_problem(folder: Path) -> Optional[str]:
+    """Why this bundle would not load, from the cheap checks only (model.json parses and
+    validates, decoder.onnx exists; the graph itself is checked by load_bundle); None if fine."""
+    try:
+        load_meta(folder / "model.json")
+        choose_decoder(folder, "float32")
+    except ModelError as exc:
+        return str(exc)
+    return None
+
+
+def _loadable(folder: Path) -> bool:
+    """Cached _bundle_problem: re-checked only when model.json or decoder.onnx changed, and a
+    broken bundle is logged once per change, not at every listing."""
+    meta_stamp = _file_stamp(folder / "model.json")
+    if meta_stamp is None:
+        return False  # not a bundle at all
+    stamp = (meta_stamp, _file_stamp(folder / DECODER_FILES["float32"]))
+    cached = _listing_cache.get(folder)
+    if cached is not None and cached[0] == stamp:
+        return cached[1] is None
+    problem = _bundle_problem(folder)
+    _listing_cache[folder] = (stamp, problem)
+    if problem is not None:
+        log.warning("model '%s' is not listed, it would not load: %s", folder.name, problem)
+    return problem is None
+
+
 def list_models(models_dir: Path) -> list[str]:
-    """Names of the folders in models_dir that look like bundles (have a model.json)."""
+    """Names of the bundles in models_dir that would load, sorted.
+
+    A broken bundle (model.json unreadable or invalid, decoder.onnx missing) is left out rather
+    than listed, so every name listed can be given to /model/load; why it is left out is logged
+    once. The checks skip onnxruntime and are cached by the files' mtimes, so listing stays fast.
+    """
     if not models_dir.is_dir():
         return []
     return sorted(
-        p.name for p in models_dir.iterdir() if p.is_dir() and MODEL_NAME_RE.match(p.name) and (p / "model.json").is_file()
+        p.name for p in models_dir.iterdir() if p.is_dir() and MODEL_NAME_RE.match(p.name) and _loadable(p)
     )
 
 
@@ -254,15 +317,25 @@ def choose_decoder(path: Path, precision: str) -> tuple[str, Path]:
 
 
 def load_bundle(
-    spec: str | Path, models_dir: Optional[Path] = None, threads: int = 1, precision: str = "auto"
+    spec: str | Path, models_dir: Optional[Path] = None, threads: int = 1, precision: str = "auto",
+    name: Optional[str] = None,
 ) -> ModelBundle:
     """Load and fully validate a bundle; ModelError with one line on any problem.
 
     precision: "float32" (decoder.onnx, the reference), "int8" (decoder-int8.onnx, weights
-    quantised: about 3× faster to decode) or "auto" (int8 when the bundle has it).
+    quantised: about 3× faster to decode) or "auto" (int8 when the bundle has it). The bundle's
+    `name` is its folder's name (bundle_name), whatever model.json says; `name` overrides that
+    for a staging folder validated before it is renamed into place.
     """
     path = resolve_model_path(spec, models_dir)
-    meta = load_meta(path / "model.json")
+    declared = load_meta(path / "model.json")
+    meta = declared.model_copy(update={"name": name or bundle_name(path)})
+    bundle = _load_precision(path, meta, precision, threads)
+    _warn_if_renamed(path, declared.name, meta.name)
+    return bundle
+
+
+def _load_precision(path: Path, meta: ModelMeta, precision: str, threads: int) -> ModelBundle:
     chosen, decoder = choose_decoder(path, precision)
     if precision == "auto" and chosen == "int8":
         try:

@@ -3,6 +3,7 @@
     state_dir/presets/NAME.json    one per /preset/save
     state_dir/last_state.json      the sound state, written whenever it changed (checked every
                                    `state_interval` seconds) and on shutdown
+    state_dir/aedaemon.lock        flock'ed by the daemon using the folder (holds its pid)
 
 Every write is: a temp file in the same folder, write, flush, fsync, rename over the target,
 fsync the folder. A reader therefore sees either the old or the new file, never a half-written
@@ -12,19 +13,22 @@ kill -9 or a power cut. Leftover temp files from an interrupted write are ignore
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import ParameterError
+from .errors import AedaemonError, ParameterError
 from .files import atomic_write, fsync_dir
 
 log = logging.getLogger("aedaemon.presets")
 
 PRESET_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 LAST_STATE = "last_state.json"
+LOCK_FILE = "aedaemon.lock"
 FORMAT = 1
 
 
@@ -46,6 +50,44 @@ def _read_json(path: Path) -> Optional[dict]:
         log.warning("ignoring %s: not a saved state", path)
         return None
     return raw["state"]
+
+
+class StateLock:
+    """An exclusive lock on a state folder, held for as long as the daemon runs.
+
+    Two daemons sharing one state_dir would overwrite each other's last state, and each would
+    delete the other's in-flight temp files at start. flock is released by the kernel when the
+    process dies (kill -9 included), so a lock file left behind never blocks a restart; the
+    file is therefore never deleted, only its pid line rewritten.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / LOCK_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: Optional[int] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self._holder()
+            self.release()
+            raise AedaemonError(
+                f"{self.path.parent}/ is in use by another aedaemon ({holder}); use --state-dir"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def _holder(self) -> str:
+        try:
+            pid = os.pread(self._fd, 32, 0).decode("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            pid = ""
+        return f"pid {pid}" if pid.isdigit() else "pid unknown"
+
+    def release(self) -> None:
+        """Unlock (closing the descriptor drops the flock); idempotent."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class PresetStore:

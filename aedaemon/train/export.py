@@ -104,7 +104,7 @@ def write_bundle_atomically(out: Path, files: dict[str, Callable[[Path], None]],
         for name in keep:
             if (out / name).is_file() and not (tmp / name).exists():
                 shutil.copy2(out / name, tmp / name)
-        load_bundle(tmp)  # the renderer's own validation, before the bundle becomes visible
+        load_bundle(tmp, name=out.name)  # the renderer's own validation, before the bundle becomes visible
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=str(out.parent)))
             os.rmdir(old)
