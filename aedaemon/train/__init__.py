@@ -2,7 +2,7 @@
 
     aedaemon corpus FILES_OR_FOLDERS --out DIR      audio files → corpus.npz + manifest.json
     aedaemon corpus --soundfont SF2 --out DIR       render a GM soundfont with fluidsynth first
-    aedaemon train CORPUS_DIR --out MODEL_DIR       Colonel & Keene 2020 autoencoder (PyTorch CPU)
+    aedaemon train CORPUS_DIR --out MODEL_DIR       Colonel & Keene 2020 autoencoder (PyTorch; --device)
     aedaemon evaluate MODEL_DIR [--corpus DIR]      test MSE, mesh chroma accuracy, figures
 
 Only `train` needs PyTorch; `corpus` needs soundfile, `evaluate` onnxruntime and matplotlib.
@@ -17,3 +17,4 @@ N_BINS = N_FFT // 2 + 1
 CHROMA_SIZE = 12
 REFERENCE_NOTE = 60
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # `aedaemon train --device`

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AedaemonError
+from . import DEVICES
 
 EXTRA_HINT = "training needs the optional extra: pip install -e '.[train]'"
 
@@ -78,7 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         corpus=args.corpus, out=args.out, epochs=args.epochs, seed=args.seed, latent_size=args.latent_size,
         batch_size=args.batch_size, learning_rate=args.learning_rate, threads=args.threads, name=args.name,
-        chroma_weight=args.chroma_weight, final_epochs=args.final_epochs,
+        chroma_weight=args.chroma_weight, final_epochs=args.final_epochs, device=args.device,
         progress=not args.quiet, command=_command_line(),
     )  # fmt: skip
     train(cfg)
@@ -128,8 +129,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train the chroma-conditioned autoencoder on a corpus and export a model bundle",
-        description="Colonel & Keene 2020 autoencoder (PyTorch CPU). Resumable: rerun the same "
-        "command after an interruption. Needs the [train] extra.",
+        description="Colonel & Keene 2020 autoencoder (PyTorch, on the CPU or a GPU). Resumable: rerun "
+        "the same command after an interruption. Needs the [train] extra.",
     )
     p.add_argument("corpus", metavar="CORPUS_DIR")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="bundle folder to write (replaced atomically)")
@@ -142,13 +143,19 @@ def register(subparsers) -> None:
         "--final-epochs", type=int, default=20,
         help="the last N epochs run at a tenth of the learning rate (default 20; 0 = constant, as the paper)",
     )  # fmt: skip
-    p.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads (default 2)")
+    p.add_argument(
+        "--device", choices=DEVICES, default="auto",
+        help="where to train: auto (default: cuda if available, else mps, else cpu), cpu, cuda, mps; "
+        "byte-identical results are promised on cpu only",
+    )  # fmt: skip
     p.add_argument(
         "--chroma-weight", type=float, default=1e-3,
         help="weight of the chroma-consistency regulariser on random latent points (default 1e-3; "
         "0 = the paper's plain MSE)",
     )  # fmt: skip
-    p.add_argument("--name", help="model name in model.json (default: the folder name)")
+    p.add_argument("--name", help="name written in model.json (default: the folder name, which is what the daemon "
+                   "calls the model anyway)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -5,6 +5,10 @@ weights, optimiser, the best weights so far, the history). Rerunning the same co
 from the last finished epoch; the shuffling of epoch e depends only on (seed, e), so a resumed
 run follows the same path as an uninterrupted one. The folder is removed once the bundle is
 exported.
+
+`--device` picks where PyTorch trains (auto: CUDA, else Apple's MPS, else the CPU); the bundle
+records it. Bit-identical results are promised on the CPU only: GPU kernels may sum in another
+order from run to run.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import AedaemonError
-from . import CHROMA_SIZE, N_BINS
+from . import CHROMA_SIZE, DEVICES, N_BINS
 from .corpus import Corpus, load_corpus, one_hot
 
 CHECKPOINT = "checkpoint.pt"
@@ -50,6 +54,7 @@ class TrainConfig:
     chroma_weight: float = 1e-3
     chroma_margin: float = 0.1
     final_epochs: int = 20  # the last this-many epochs run at a tenth of the learning rate
+    device: str = "auto"  # one of DEVICES
     name: Optional[str] = None
     progress: bool = True
     command: str = ""
@@ -83,21 +88,56 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _batches(frames: np.ndarray, labels: np.ndarray, idx: np.ndarray, size: int):
+def _mps_available(torch) -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def resolve_device(spec: str) -> str:
+    """The torch device for `--device`: "auto" takes CUDA, else MPS, else the CPU; an explicit
+    device this machine (or this PyTorch build) does not have is a one-line TrainError."""
+    import torch
+
+    if spec not in DEVICES:
+        raise TrainError(f"--device must be one of {', '.join(DEVICES)}, got '{spec}'")
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if _mps_available(torch) else "cpu"
+    if spec == "cuda" and not torch.cuda.is_available():
+        why = (f"this PyTorch ({torch.__version__}) is built without CUDA; install a CUDA build (docs/training.md)"
+               if torch.version.cuda is None else "PyTorch sees no CUDA device (driver? CUDA_VISIBLE_DEVICES?)")
+        raise TrainError(f"--device cuda: {why}; or use --device cpu")
+    if spec == "mps" and not _mps_available(torch):
+        raise TrainError("--device mps: Apple's Metal backend is not available here (macOS 12.3+ on Apple "
+                         "silicon, with a PyTorch built for it); use --device cpu")
+    return spec
+
+
+def _deterministic(torch, device: str) -> None:
+    """Deterministic kernels: required on the CPU (byte-identical bundles are tested). On a GPU a
+    kernel without a deterministic version (the chroma hinge's gather backward on CUDA) warns
+    instead of stopping the run; cuBLAS needs a fixed workspace, set before its first use."""
+    if device == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=device != "cpu")
+
+
+def _batches(frames: np.ndarray, labels: np.ndarray, idx: np.ndarray, size: int, device: str = "cpu"):
     import torch
 
     for s in range(0, len(idx), size):
         b = np.sort(idx[s : s + size])
-        yield torch.from_numpy(frames[b].astype(np.float32)), torch.from_numpy(one_hot(labels[b]))
+        x = torch.from_numpy(frames[b].astype(np.float32))
+        c = torch.from_numpy(one_hot(labels[b]))
+        yield x.to(device), c.to(device)
 
 
-def mean_loss(model, corpus: Corpus, idx: np.ndarray, batch: int = 1000) -> float:
+def mean_loss(model, corpus: Corpus, idx: np.ndarray, batch: int = 1000, device: str = "cpu") -> float:
     import torch
 
     model.eval()
     total, n = 0.0, 0
     with torch.no_grad():
-        for x, c in _batches(corpus.frames, corpus.labels, idx, batch):
+        for x, c in _batches(corpus.frames, corpus.labels, idx, batch, device):
             total += float(torch.sum((model(x, c) - x) ** 2)) / N_BINS
             n += len(x)
     return total / max(n, 1)
@@ -114,14 +154,15 @@ class ChromaConsistency:
     corpus the mesh chroma accuracy (Table V) stayed at 0.65-0.70, C# and F# near 0.3.
     """
 
-    def __init__(self, latent_size: int, margin: float):
+    def __init__(self, latent_size: int, margin: float, device: str = "cpu"):
         import torch
 
         from .corpus import SALIENCE_NOTES, salience_matrix
 
         self.latent_size = latent_size
         self.margin = margin
-        self.S = torch.from_numpy(salience_matrix()).T.contiguous()  # [n_bins, n_notes]
+        self.device = device
+        self.S = torch.from_numpy(salience_matrix()).T.contiguous().to(device)  # [n_bins, n_notes]
         self.pad = (-self.S.shape[1]) % CHROMA_SIZE
         self.shift = SALIENCE_NOTES[0] % CHROMA_SIZE
 
@@ -136,8 +177,8 @@ class ChromaConsistency:
     def loss(self, decoder, n: int, gen):
         import torch
 
-        z = torch.rand(n, self.latent_size, generator=gen)
-        k = torch.randint(0, CHROMA_SIZE, (n,), generator=gen)
+        z = torch.rand(n, self.latent_size, generator=gen, device=self.device)
+        k = torch.randint(0, CHROMA_SIZE, (n,), generator=gen, device=self.device)
         onehot = torch.nn.functional.one_hot(k, CHROMA_SIZE).float()
         ch = self.chroma(decoder(z, onehot))
         rel = ch / (ch.amax(dim=1, keepdim=True) + 1e-6)
@@ -189,20 +230,21 @@ def train(cfg: TrainConfig, log=None) -> dict:
     name = cfg.name or out.name
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
         raise TrainError(f"model name '{name}' must be 1-64 letters, digits, '-' or '_' (use --name)")
+    device = resolve_device(cfg.device)
     corpus = load_corpus(cfg.corpus)
     train_idx, val_idx = corpus.part("train"), corpus.part("validation")
 
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
-    torch.use_deterministic_algorithms(True)
-    model = Autoencoder(cfg.latent_size)
+    _deterministic(torch, device)
+    model = Autoencoder(cfg.latent_size).to(device)  # initialised on the CPU: the same weights anywhere
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
     if cfg.final_epochs < 0:
         raise TrainError(f"--final-epochs must be >= 0, got {cfg.final_epochs}")
     if cfg.chroma_weight < 0:
         raise TrainError(f"--chroma-weight must be >= 0, got {cfg.chroma_weight}")
-    consistency = ChromaConsistency(cfg.latent_size, cfg.chroma_margin) if cfg.chroma_weight > 0 else None
+    consistency = ChromaConsistency(cfg.latent_size, cfg.chroma_margin, device) if cfg.chroma_weight > 0 else None
 
     work = partial_dir(out)
     ckpt_path = work / CHECKPOINT
@@ -224,6 +266,7 @@ def train(cfg: TrainConfig, log=None) -> dict:
         start, history, best = ck["epoch"], ck["history"], ck["best"]
         log(f"resuming from {ckpt_path} after epoch {start}")
     work.mkdir(parents=True, exist_ok=True)
+    log(f"training on {device}")
 
     try:
         with _Interrupt():
@@ -240,11 +283,11 @@ def train(cfg: TrainConfig, log=None) -> dict:
                     disable=not cfg.progress, leave=False, mininterval=1.0, dynamic_ncols=True,
                 )  # fmt: skip
                 run_loss, seen, run_hinge = 0.0, 0, 0.0
-                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+                gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch)
                 for s in range(0, len(order), cfg.batch_size):
                     b = order[s : s + cfg.batch_size]
-                    x = torch.from_numpy(corpus.frames[b].astype(np.float32))
-                    c = torch.from_numpy(one_hot(corpus.labels[b]))
+                    x = torch.from_numpy(corpus.frames[b].astype(np.float32)).to(device)
+                    c = torch.from_numpy(one_hot(corpus.labels[b])).to(device)
                     mse = torch.mean((model(x, c) - x) ** 2)
                     loss = mse
                     if consistency is not None:
@@ -263,7 +306,7 @@ def train(cfg: TrainConfig, log=None) -> dict:
                 bar.close()
                 train_loss = run_loss / max(seen, 1)
                 hinge_loss = run_hinge / max(seen, 1)
-                val_loss = mean_loss(model, corpus, val_idx)
+                val_loss = mean_loss(model, corpus, val_idx, device=device)
                 secs = time.monotonic() - t0
                 history.append({"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "chroma_hinge": hinge_loss,
                                 "val_loss": val_loss, "seconds": round(secs, 2)})  # fmt: skip
@@ -286,9 +329,9 @@ def train(cfg: TrainConfig, log=None) -> dict:
             f"interrupted: {done} epoch(s) saved in {work}; rerun the same command to resume"
         ) from None
 
-    # ---- export the best weights
+    # ---- export the best weights (from the CPU, whatever trained them)
     model.load_state_dict(best["state"])
-    model.eval()
+    model.to("cpu").eval()
     with torch.no_grad():
         emb = []
         for x, c in _batches(corpus.frames, corpus.labels, train_idx, 2000):
@@ -314,6 +357,7 @@ def train(cfg: TrainConfig, log=None) -> dict:
         + (f" + {cfg.chroma_weight:g} x chroma-consistency hinge (margin {cfg.chroma_margin:g})" if consistency else ""),
         "chroma_weight": cfg.chroma_weight,
         "threads": cfg.threads,
+        "device": device,
         "latent_embedding_range": [[round(float(a), 4) for a in emb.min(0)], [round(float(a), 4) for a in emb.max(0)]],
         "history": history,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -365,7 +409,10 @@ def train(cfg: TrainConfig, log=None) -> dict:
         f"ONNX parity {max(info['decoder_parity_max_abs'], info['encoder_parity_max_abs']):.2g})"
     )
     record.update(info)
-    from .quantize import quantize_bundle
+    from .quantize import QuantizeError, quantize_bundle
 
-    record["int8_decoder"] = quantize_bundle(out, log=log)
+    try:
+        record["int8_decoder"] = quantize_bundle(out, log=log)
+    except QuantizeError as exc:  # the float32 bundle is written and plays: a warning, not a failed run
+        log(f"warning: {exc}")
     return record
