@@ -6,11 +6,14 @@ one LED, for controllers whose LEDs light from incoming CCs). See docs/midi.md f
 reference; the shipped files are in ``aedaemon/mappings/``.
 
 Every address a binding can send is checked against the protocol's address table
-(`protocol.resolve`) when the file is loaded, so a typo is refused at start, not on stage.
+(`protocol.resolve`) when the file is loaded, and so is a binding's range against the values
+that address accepts (`value_limits`), so a typo or a fader whose top would be refused is
+caught at start, not on stage.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import sys
@@ -72,6 +75,46 @@ class Device(_Strict):
     extends: Optional[str] = Field(None, description="a shipped mapping this file adds to (learned bindings)")
 
 
+def _sample(address: str) -> str:
+    """A concrete address for a template: every placeholder (unit, strip, note...) as 0."""
+    return _PLACEHOLDER_RE.sub("0", address)
+
+
+def _did_you_mean(address: str) -> str:
+    """'; did you mean '/gain'?' for the closest action or state address, in the file's terms."""
+    from .. import protocol
+
+    shape = re.sub(r"/(\{[a-z_]*\}|[0-9]+)$", "/{i}", address)
+    patterns = [e.pattern for e in protocol.ADDRESSES if e.kind != "query"]
+    close = difflib.get_close_matches(shape, patterns, n=1)
+    if not close:
+        return ""
+    return f"; did you mean '{close[0].replace('{i}', address.rsplit('/', 1)[-1])}'?"
+
+
+def _check_action_address(address: str) -> None:
+    """ValueError unless the protocol table has this address (placeholders filled) as an action."""
+    from .. import protocol
+
+    entry, _ = protocol.resolve(_sample(address))
+    if entry is None:
+        raise ValueError(f"unknown address '{address}'{_did_you_mean(address)} (see `aedaemon addresses`)")
+    if entry.kind == "query":
+        raise ValueError(f"'{address}' is a query, not an action")
+
+
+def value_limits() -> dict[str, tuple[float, float]]:
+    """The values each state address accepts (table pattern → low, high); the protocol refuses
+    the rest. /latent and /freq_shift clamp instead of refusing, so any range is fine there."""
+    from .. import protocol
+
+    return {
+        "/scale/{i}": protocol.SCALE_RANGE, "/transpose": protocol.TRANSPOSE_RANGE, "/gain": protocol.GAIN_RANGE,
+        "/glide": protocol.GLIDE_RANGE, "/tilt": protocol.TILT_RANGE, "/chroma": (0.0, protocol.CHROMA_SIZE - 1.0),
+        "/mute/{i}": (0.0, 1.0), "/play": (0.0, 1.0),
+    }  # fmt: skip
+
+
 class Bind(_Strict):
     """[[bind]]: a control (cc, note or pitch bend; `strips` consecutive numbers) and its action."""
 
@@ -129,6 +172,7 @@ class Bind(_Strict):
         for ph in _PLACEHOLDER_RE.findall(v):
             if ph not in PLACEHOLDERS:
                 raise ValueError(f"unknown placeholder {{{ph}}} (use {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
+        _check_action_address(v)  # here, so an unknown address is reported before a missing range
         return v
 
     @model_validator(mode="after")
@@ -166,11 +210,32 @@ class Bind(_Strict):
             raise ValueError(f"address: mode \"{m}\" needs an address")
         if m in ("absolute", "relative", "step", "offset") and self.range is None:
             raise ValueError(f"range: mode \"{m}\" needs a range ([low, high], \"latent\" or \"control\")")
+        self._check_range()
         if m == "step" and self.step is None:
             raise ValueError("step: mode \"step\" needs a step (e.g. 1 or -12)")
         if m == "offset" and not self.pitchbend and self.cc is None:
             raise ValueError("mode: \"offset\" works on pitchbend or cc")
         return self
+
+    def _check_range(self) -> None:
+        """ValueError when the values this binding sends (its range, as the address's argument)
+        reach past what the address accepts: the top of a fader must not be refused on stage."""
+        if not isinstance(self.range, list):
+            return  # none, or the model's "latent" / "control" range
+        lo, hi = min(self.range), max(self.range)
+        if lo == hi and self.mode != "absolute":
+            raise ValueError("range: low and high are equal")
+        sends_range = self.mode in ("absolute", "relative", "step")  # "offset" adds it to the state
+        if not sends_range or (self.args is not None and self.args[:1] != ["{value}"]):
+            return
+        from .. import protocol
+
+        entry, _ = protocol.resolve(_sample(self.address or ""))
+        limits = value_limits().get(entry.pattern) if entry is not None else None
+        if limits is not None and not (limits[0] <= lo and hi <= limits[1]):
+            raise ValueError(
+                f"range: [{lo:g}, {hi:g}] reaches past what {self.address} accepts, {limits[0]:g}..{limits[1]:g}"
+            )
 
     # ---- derived ------------------------------------------------------------------------
     @property
@@ -307,34 +372,17 @@ def _format_validation(path: Path, raw: dict, err: ValidationError) -> str:
         else:
             field = "(entry)"
     got = first.get("input")
-    got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+    got_s = "" if isinstance(got, dict) or repr(got) in msg else f" (got {got!r})"  # never say it twice
     return f"{path}: {entry}: field '{field}': {msg}{got_s}"
 
 
-def _check_addresses(path: Path, data: MappingFile) -> None:
-    """Every address must exist in the protocol table (placeholders filled with sample values)."""
+def _check_leds(path: Path, data: MappingFile) -> None:
+    """Every LED state must be a state address of the protocol table, or "record"."""
     from .. import protocol
 
-    def check(label: str, field: str, address: Optional[str]) -> None:
-        if address is None:
-            return
-        sample = _PLACEHOLDER_RE.sub(lambda m: "0" if m.group(1) in ("unit", "strip", "bank", "note", "velocity", "value", "default") else "1", address)
-        entry, _ = protocol.resolve(sample)
-        if entry is None:
-            raise MappingError(f"{path}: {label}: field '{field}': unknown address '{address}' (see `aedaemon addresses`)")
-        if entry.kind == "query":
-            raise MappingError(f"{path}: {label}: field '{field}': '{address}' is a query, not an action")
-
-    for i, b in enumerate(data.bind):
-        label = b.label(i)
-        for field in ("address", "release_address", "on_address", "off_address"):
-            check(label, field, getattr(b, field))
-        if b.range is not None and isinstance(b.range, list) and b.range[0] == b.range[1] and b.mode != "absolute":
-            raise MappingError(f"{path}: {label}: field 'range': low and high are equal")
     for i, led in enumerate(data.led):
         if led.state != "record":
-            sample = _PLACEHOLDER_RE.sub("0", led.state)
-            entry, _ = protocol.resolve(sample)
+            entry, _ = protocol.resolve(_sample(led.state))
             if entry is None or entry.kind != "state":
                 label = f"led[{i}]" + (f" ('{led.name}')" if led.name else "")
                 raise MappingError(f"{path}: {label}: field 'state': '{led.state}' is not a state address or \"record\"")
@@ -353,7 +401,7 @@ def parse_mapping(path: Path, text: Optional[str] = None) -> MappingFile:
         data = MappingFile.model_validate(raw)
     except ValidationError as exc:
         raise MappingError(_format_validation(path, raw, exc)) from None
-    _check_addresses(path, data)
+    _check_leds(path, data)
     return data
 
 
