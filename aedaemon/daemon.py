@@ -372,7 +372,7 @@ class Daemon:
             int(s.stats.dropped if s else 0),
             int(s.clients() if s else 0),
             float(round(time.monotonic() - self.t_start, 3)),
-            # extension, appended so positional readers of the 11 PROTOCOL.md fields are unaffected
+            # extension, appended so positional readers of the 11 fields of the original contract (docs/protocol.md) are unaffected
             int(self.midi.messages if self.midi is not None else 0),
         ]
 

@@ -1,4 +1,4 @@
-"""Model bundles (MODEL.md): a folder with model.json and decoder.onnx, validated on load.
+"""Model bundles (docs/model-format.md): a folder with model.json and decoder.onnx, validated on load.
 
 A bundle is refused as a whole when anything is wrong (schema, graph names, shapes, dtypes,
 non-finite weights): the caller keeps whatever model it had.
@@ -47,7 +47,7 @@ class TrainingRecord(BaseModel):
 
 
 class ModelMeta(BaseModel):
-    """model.json, as MODEL.md specifies it."""
+    """model.json, as docs/model-format.md specifies it."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,4 +1,4 @@
-"""The address space (PROTOCOL.md) as one table: arguments, coercion, effect, echo, docs.
+"""The address space (docs/protocol.md) as one table: arguments, coercion, effect, echo, docs.
 
 Every way of driving the synthesizer goes through `dispatch`: the OSC server, the MIDI bridge,
 scores (`aedaemon render --score`) and the Python client's tests. `ADDRESSES` is also what
@@ -74,7 +74,7 @@ class OfflineServices:
         return refuse
 
 
-# ---- argument coercion (PROTOCOL.md: Pd sends every number as float32) -------------------
+# ---- argument coercion (docs/protocol.md: Pd sends every number as float32) -------------------
 
 
 def _is_number(v: Any) -> bool:
@@ -550,7 +550,7 @@ ADDRESSES: tuple[Entry, ...] = (
     # queries and session
     Entry("/get", "s", "query", "reply with the current value of a state address", h_get),
     Entry("/status", "", "query", "reply /status.reply with playing, model, rates, load and counters", h_status),
-    Entry("/version", "", "query", "reply /version.reply aedaemon <version>", h_version),
+    Entry("/version", "", "query", "reply /version.reply aedaemon VERSION", h_version),
     Entry("/notify", "i [i]", "session", "1 subscribes the sender (or that UDP port of its host) to state changes and /meter, 0 unsubscribes",
           h_notify),
     Entry("/sync", "i", "session", "reply /synced i once everything received before it is applied", h_sync),

@@ -31,7 +31,7 @@ class NanoKontrol2:
     """The controller: an output port named like the real one ("nanoKONTROL2 SLIDER/KNOB") and,
     for LED feedback, an input port standing in for the device's own MIDI input ("CTRL")."""
 
-    # factory scene CCs (NANOKONTROL2.md)
+    # factory scene CCs (docs/nanokontrol2.md)
     FADER, KNOB, S, M, R = 0, 16, 32, 48, 64
     PLAY, STOP, REW, FF, REC, CYCLE = 41, 42, 43, 44, 45, 46
     TRACK_PREV, TRACK_NEXT, MARKER_SET, MARKER_PREV, MARKER_NEXT = 58, 59, 60, 61, 62

@@ -1,4 +1,4 @@
-"""Every address of PROTOCOL.md against the real daemon (subprocess, PortAudio on jackd dummy)."""
+"""Every address of docs/protocol.md against the real daemon (subprocess, PortAudio on jackd dummy)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ONNX export: onnxruntime reproduces PyTorch, graph names/shapes match MODEL.md, and a
+"""ONNX export: onnxruntime reproduces PyTorch, graph names/shapes match docs/model-format.md, and a
 failed parity check writes nothing."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Export a trained autoencoder as a model bundle (MODEL.md), atomically.
+"""Export a trained autoencoder as a model bundle (docs/model-format.md), atomically.
 
 The ONNX graphs are written directly with the `onnx` helper API from the trained weights (a
 chain of Gemm + activation nodes): no exporter dependency, a dynamic batch axis, and exactly the
