@@ -405,7 +405,7 @@ def main() -> int:
           f"{within}/{len(rows)} within ±0.5 ms")
     print(f"  attack at -20 dB     {np.nanmin(m20):+6.1f} … {np.nanmax(m20):+6.1f} ms (mean {np.nanmean(m20):+.1f})")
     print(f"  attack at -3 dB      {np.nanmin(m3):+6.1f} … {np.nanmax(m3):+6.1f} ms (mean {np.nanmean(m3):+.1f})")
-    print("  (heard: sound.onset, the first sample of the attack above -60 dB re the steady level)")
+    print("  (heard: sound_analysis.onset, the first sample of the attack above -60 dB re the steady level)")
     print("goal: every onset within ±0.5 ms")
     results["wall_seconds"] = time.perf_counter() - started
     print(f"\n({results['wall_seconds']:.0f} s)")
