@@ -115,6 +115,13 @@ def value_limits() -> dict[str, tuple[float, float]]:
     }  # fmt: skip
 
 
+def natural_limits() -> dict[str, Any]:
+    """What a relative move or an offset is clamped to, per table pattern: the accepted values,
+    plus the clamping addresses (/latent: the model's control range; /freq_shift: ±n_fft/2 of
+    the 4096-point frame)."""
+    return {**value_limits(), "/latent/{i}": "control", "/freq_shift": (-2048.0, 2048.0)}
+
+
 class Bind(_Strict):
     """[[bind]]: a control (cc, note or pitch bend; `strips` consecutive numbers) and its action."""
 

@@ -18,21 +18,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 from ..errors import AedaemonError
-from .mapping import _PLACEHOLDER_RE, Bind, Mapping, same_control
+from .mapping import _PLACEHOLDER_RE, Bind, Mapping, natural_limits, same_control
 
 log = logging.getLogger("aedaemon.midi")
 
-# natural limits of the state addresses (what a relative move or an offset is clamped to)
-ADDRESS_LIMITS: dict[str, Any] = {
-    "/latent/": "control",
-    "/scale/": (0.0, 4.0),
-    "/transpose": (-24.0, 24.0),
-    "/gain": (0.0, 2.0),
-    "/glide": (0.0, 60.0),
-    "/tilt": (-12.0, 12.0),
-    "/chroma": (0.0, 11.0),
-    "/freq_shift": (-2048.0, 2048.0),
-}
+# natural limits of the state addresses (what a relative move or an offset is clamped to), keyed
+# by address prefix ('/scale/' for '/scale/{i}')
+ADDRESS_LIMITS: dict[str, Any] = {p.split("{i}")[0]: lim for p, lim in natural_limits().items()}
 
 CC, NOTE_ON, NOTE_OFF, PITCHBEND = 0xB0, 0x90, 0x80, 0xE0
 
