@@ -9,6 +9,7 @@ snapshot once per hop without locking, so a frame never sees half an update.
 from __future__ import annotations
 
 import dataclasses
+import math
 import queue
 import threading
 import time
@@ -19,7 +20,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from .dsp.dynamics import rms_peak_dbfs, soft_limit
+from .dsp.loudness import KWeighting
 from .dsp.phase import PHASE_METHODS, make_phase
+from .dsp.pitch import PitchEstimator, midi_to_hz
 from .dsp.shaping import SpectralShaper
 from .dsp.stft import OverlapAdd, dual_window, hann
 from .errors import ParameterError
@@ -31,6 +34,13 @@ GAIN_RANGE = (0.0, 2.0)
 SCALE_RANGE = (0.0, 4.0)
 GLIDE_RANGE = (0.0, 60.0)
 TILT_RANGE = (-12.0, 12.0)
+TUNE_RANGE = (400.0, 480.0)  # A4 reference, Hz
+DEFAULT_TUNE = 440.0
+# the shaping correction (played pitch − tracked pitch) stays within the transpose range, with
+# one semitone to spare for a decoded register that is a little flat or sharp; beyond it the
+# note sounds in the nearest octave that is (right pitch class, octave folded)
+CORRECTION_MARGIN = 1.0
+ONSET_ATTACK = 0.003  # seconds: raised-cosine attack of a note that starts from silence
 DEFAULT_LEVEL = 0.25  # output amplitude of a partial whose normalised magnitude is 1
 DEFAULT_FADE = 0.03  # seconds, play/stop
 CACHE_FRAMES = 128
@@ -58,6 +68,10 @@ class Targets:
     playing: bool = False
     velocity: float = 1.0
     note: Optional[int] = None
+    # played pitch (MIDI note number, fractional): /note sets it; None = the chroma's pitch
+    # class in the octave of the model's reference note (plain /play)
+    pitch: Optional[float] = None
+    tune: float = DEFAULT_TUNE
     # one-shot glide time for the change this snapshot carries (preset morphs); None = glide
     transition: Optional[float] = None
 
@@ -135,6 +149,26 @@ class _Seen:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Timed:
+    """A scheduled event that knows its sample time (for onsets inside a hop)."""
+
+    when: int
+    fn: Callable[["Engine"], None]
+
+    def __call__(self, engine: "Engine") -> None:
+        self.fn(engine)
+
+
+def fold_octaves(semitones: float, lo: float, hi: float) -> float:
+    """Move a shift into lo..hi by whole octaves (the pitch class stays right)."""
+    if semitones > hi:
+        semitones -= 12.0 * math.ceil((semitones - hi) / 12.0)
+    elif semitones < lo:
+        semitones += 12.0 * math.ceil((lo - semitones) / 12.0)
+    return semitones
+
+
 def _reconstructs(n_fft: int, hop: int) -> bool:
     """True when overlap-add at this hop can rebuild the signal: the dual window is finite."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -205,11 +239,39 @@ class Engine:
         self._queue.put((None, fn))
 
     def post_at(self, sample_time: int, fn: Callable[["Engine"], None]) -> None:
-        """Run fn(engine) at the first frame boundary at or after sample_time (late: at once)."""
-        self._queue.put((int(sample_time), fn))
+        """Run fn(engine) at the first frame boundary at or after sample_time (late: at once).
+
+        While the output is silent, events due within the next hop run at its start instead
+        (nothing sounds, so nothing is early); the first of them that starts playing makes the
+        sound begin at its exact sample (see `_start_within_hop`).
+        """
+        when = int(sample_time)
+        self._queue.put((when, _Timed(when, fn)))
 
     def clear_scheduled(self) -> None:
+        """Forget every event scheduled so far (at the next frame boundary; what is posted
+        after this call is kept), as a live /panic does."""
         self.post(lambda e: e._scheduler.clear())
+
+    def played_pitch(self, t: Targets) -> float:
+        """The pitch (MIDI, fractional) a snapshot asks for before /transpose: its note's, else
+        the chroma's pitch class in the octave of the model's reference note."""
+        return float(t.pitch) if t.pitch is not None else self.reference_pitch(t.chroma)
+
+    def reference_pitch(self, chroma) -> float:
+        """The chroma's (strongest) pitch class in the octave of the model's reference note;
+        the reference note itself for an unconditioned model."""
+        ref = self.bundle.meta.reference_note
+        if not self.bundle.meta.conditioned:
+            return float(ref)
+        return float(12 * (ref // 12) + int(np.argmax(chroma)))
+
+    def note_range(self) -> tuple[int, int]:
+        """The notes /note accepts: ±24 semitones of shaping around the registers the model
+        decodes (an octave below to two above the reference note's octave: C3…B5 for 60)."""
+        base = 12 * (self.bundle.meta.reference_note // 12)
+        lo, hi = TRANSPOSE_RANGE
+        return max(0, base - 12 + int(lo)), min(127, base + 23 + int(hi))
 
     @property
     def meter(self) -> tuple[float, float]:
@@ -243,6 +305,7 @@ class Engine:
                 changes["chroma"] = tuple(max(0.0, float(v)) for v in state["chroma"])
             for key, (rlo, rhi) in (
                 ("transpose", TRANSPOSE_RANGE),
+                ("tune", TUNE_RANGE),
                 ("gain", GAIN_RANGE),
                 ("glide", GLIDE_RANGE),
                 ("tilt", TILT_RANGE),
@@ -259,17 +322,37 @@ class Engine:
         changes["transition"] = morph
         return self.update(**changes)
 
-    def panic(self) -> None:
-        """Silence at once and forget scheduled events (on the render thread)."""
-        self.update(playing=False, note=None)
+    def panic(self, at: Optional[int] = None) -> None:
+        """A hard cut to silence: no fade, the overlap-add tail dropped, the note released.
 
-        def _silence(e: "Engine") -> None:
-            e._scheduler.clear()
+        Without `at` (a live panic, the emergency button): the targets stop at once, and at the
+        next frame boundary the output is cut and every scheduled event is forgotten. With `at`
+        (a timetagged or scored panic): the same cut at the first frame boundary at or after
+        that sample, keeping the events scheduled after it, so that a sequence renders the same
+        whenever its bundles arrived (a panic that dropped what is scheduled later would drop
+        more or less of it depending on how far ahead the sender sends).
+        """
+
+        def _cut(e: "Engine") -> None:
             e._env = 0.0
             e._amp = 0.0
             e._ola.reset()
 
-        self.post(_silence)
+        if at is None:
+            self.update(playing=False, note=None)
+
+            def _silence(e: "Engine") -> None:
+                e._scheduler.clear()
+                _cut(e)
+
+            self.post(_silence)
+            return
+
+        def _cut_at(e: "Engine") -> None:
+            e.update(playing=False, note=None)
+            _cut(e)
+
+        self.post_at(at, _cut_at)
 
     def swap_model(self, bundle: ModelBundle) -> None:
         """Switch decoders at a frame boundary (call via post, or before rendering starts).
@@ -295,6 +378,15 @@ class Engine:
         self._ola = OverlapAdd(self.n_fft, self.hop)
         self._phase = make_phase(self.phase_method, self.n_fft, self.hop, self.seed)
         self._shaper = SpectralShaper(self.n_fft, self.sample_rate)
+        self._pitch_estimator = PitchEstimator(self.n_fft, self.sample_rate)
+        self._loudness = KWeighting(self.n_fft, self.sample_rate)
+        attack = max(1, int(round(ONSET_ATTACK * self.sample_rate)))
+        k = np.arange(1, attack + 1)
+        # index 0: before the onset; 1..attack: the raised cosine; attack + 1: open
+        self._attack = np.concatenate([[0.0], 0.5 - 0.5 * np.cos(np.pi * k / (attack + 1)), [1.0]]).astype(np.float32)
+        self._hop_index = np.arange(self.hop, dtype=np.intp)
+        self._gate_index = np.zeros(self.hop, dtype=np.intp)
+        self._gate = np.ones(self.hop, dtype=np.float32)
         self._silence_mag = np.zeros(self.n_fft // 2 + 1)
         self._out = np.zeros(self.hop, dtype=np.float32)
         self._ramp = np.linspace(0.0, 1.0, self.hop, endpoint=False) + 1.0 / self.hop
@@ -307,9 +399,16 @@ class Engine:
         self._chroma = Glide(t.chroma)
         self._transpose = Glide(t.transpose)
         self._gain = Glide(t.gain)
-        self._cache: "OrderedDict[bytes, np.ndarray]" = OrderedDict()
+        self._pitch = Glide(self.played_pitch(t))
+        # decoded frame and its tracked fundamental (Hz, None: no fundamental found)
+        self._cache: "OrderedDict[bytes, tuple[np.ndarray, Optional[float]]]" = OrderedDict()
         self._mag = self._silence_mag
         self._raw = self._silence_mag
+        self._raw_f0: Optional[float] = None
+        self._tracked_hz: Optional[float] = None  # last good estimate: the fallback
+        self._loud = 0.0
+        self._onset_offset = 0  # samples into the hop where a note starting from silence begins
+        self._attack_from: Optional[int] = None  # sample time of the attack under way
         self._frame_version = 0
         self._env = 1.0 if t.playing else 0.0
         self._amp = self._env * t.gain * t.velocity
@@ -332,6 +431,24 @@ class Engine:
                 self._scheduler.add(when, fn)
         for fn in self._scheduler.pop_due(boundary):
             fn(self)
+        if self._silent() and not self.targets.playing:
+            self._start_within_hop(boundary)
+
+    def _silent(self) -> bool:
+        return self._amp == 0.0 and self._env == 0.0
+
+    def _start_within_hop(self, boundary: int) -> None:
+        """While silent, run the events due within this hop now, in time order, up to the first
+        that starts playing: its offset into the hop is where the sound begins. The later ones
+        go back to wait for their frame boundary (the note is sounding by then)."""
+        due = self._scheduler.pop_due(boundary + self.hop - 1)
+        for k, event in enumerate(due):
+            event(self)
+            if self.targets.playing:
+                self._onset_offset = max(0, getattr(event, "when", boundary) - boundary)
+                for later in due[k + 1 :]:
+                    self._scheduler.add(getattr(later, "when", boundary), later)
+                return
 
     def _glide_frames(self, seconds: float) -> int:
         return max(1, int(round(seconds * self.sample_rate / self.hop)))
@@ -349,6 +466,8 @@ class Engine:
             self._transpose.set(t.transpose, frames)
         if seen is None or t.gain != seen.gain:
             self._gain.set(t.gain, frames)
+        if seen is None or self.played_pitch(t) != self.played_pitch(seen):
+            self._pitch.set(self.played_pitch(t), frames)
         self._seen.targets = t
 
     def _decode(self) -> np.ndarray:
@@ -359,20 +478,46 @@ class Engine:
         key = self._inputs.tobytes()
         if key == self._seen.last_inputs:
             return self._raw
-        frame = self._cache.get(key)
-        if frame is not None:
+        entry = self._cache.get(key)
+        if entry is not None:
             self._cache.move_to_end(key)
             self.stats.cache_hits += 1
         else:
             frame = self.bundle.decode(self._inputs[:n], self._inputs[n:]).astype(np.float64)
             self.stats.decodes += 1
-            self._cache[key] = frame
+            entry = (frame, self._pitch_estimator.estimate(frame, self._pitch_class()))
+            self._cache[key] = entry
             if len(self._cache) > CACHE_FRAMES:
                 self._cache.popitem(last=False)
         self._seen.last_inputs = key
         self._frame_version += 1
-        self._raw = frame
-        return frame
+        self._raw, self._raw_f0 = entry
+        if self._raw_f0 is not None:
+            self._tracked_hz = self._raw_f0
+        return self._raw
+
+    def _pitch_class(self) -> Optional[int]:
+        """The decoded chroma's class (None for an unconditioned model: a full estimate)."""
+        if not self.bundle.meta.conditioned:
+            return None
+        return int(np.argmax(self._chroma.value))
+
+    def _frame_hz(self) -> float:
+        """Fundamental of the current raw frame. Fallback when none was found (silence,
+        noise): the last good estimate, else the played pitch class in the reference octave."""
+        if self._raw_f0 is not None:
+            return self._raw_f0
+        if self._tracked_hz is not None:
+            return self._tracked_hz
+        return midi_to_hz(self.reference_pitch(self._chroma.value))
+
+    def _correction(self, t: Targets) -> float:
+        """Shaping transpose that makes the raw frame sound the played pitch + /transpose
+        (both against the A4 of /tune), folded by octaves into the transpose range."""
+        target_hz = midi_to_hz(float(self._pitch.value) + float(self._transpose.value), t.tune)
+        lo, hi = TRANSPOSE_RANGE
+        shift = 12.0 * math.log2(target_hz / self._frame_hz())
+        return fold_octaves(shift, lo - CORRECTION_MARGIN, hi + CORRECTION_MARGIN)
 
     def _apply_pending_model(self) -> None:
         bundle = self._pending_model
@@ -410,35 +555,27 @@ class Engine:
         self._chroma.step()
         self._transpose.step()
         self._gain.step()
+        self._pitch.step()
 
-        swapping = self._pending_model is not None
-        env_target = 1.0 if (t.playing and not swapping) else 0.0
-        step = self.hop / max(1.0, self.fade * self.sample_rate)
-        env = min(env_target, self._env + step) if env_target > self._env else max(env_target, self._env - step)
-        amp_start = self._amp
-        amp_end = env * float(self._gain.value) * t.velocity
-        self._env = env
+        starting = self._silent() and t.playing and self._pending_model is None
+        amp_start, amp_end = self._envelope(t, starting)
         out = self._out
 
         if amp_start == 0.0 and amp_end == 0.0:
             out[:] = 0.0  # silent: no decode, no synthesis
             self._ola.reset()
         else:
-            mag = self._decode()
-            shape_key = (float(self._transpose.value), int(t.freq_shift), float(t.tilt), self._frame_version)
-            changed = shape_key != self._seen.shape_key
-            if changed:
-                self._mag = self._shaper.apply(
-                    mag, transpose=shape_key[0], freq_shift=shape_key[1], tilt=shape_key[2]
-                ).copy()
-                self._seen.shape_key = shape_key
-            spectrum = self._phase.next(self._mag, changed)
-            spectrum *= self._level_scale
-            hop_out = self._ola.push(spectrum)
+            changed = self._shape(self._decode(), t)
+            if starting:
+                self._prefill(changed)
+                changed = False
+            hop_out = self._push(changed)
             # per-sample linear ramp from the previous amplitude to the new one: no zipper steps
             np.multiply(self._ramp, amp_end - amp_start, out=out)
             out += amp_start
             out *= hop_out
+            if self._attack_from is not None:
+                self._apply_attack(out)
             if not np.all(np.isfinite(out)):
                 self.stats.nonfinite_frames += 1
                 out[:] = 0.0
@@ -454,6 +591,61 @@ class Engine:
         st.render_seconds += spent
         st.cpu_load = 0.95 * st.cpu_load + 0.05 * (spent * self.sample_rate / self.hop)
         return out
+
+    def _envelope(self, t: Targets, starting: bool) -> tuple[float, float]:
+        """Amplitude at the start and end of this hop. A stop fades over `fade`; a note that
+        starts from silence opens at once, its attack shaped per sample by `_apply_attack`."""
+        env_target = 1.0 if (t.playing and self._pending_model is None) else 0.0
+        step = self.hop / max(1.0, self.fade * self.sample_rate)
+        if starting:
+            env = 1.0
+            self._attack_from = self.sample_time + self._onset_offset
+        elif env_target > self._env:
+            env = min(env_target, self._env + step)
+        else:
+            env = max(env_target, self._env - step)
+        self._onset_offset = 0
+        self._env = env
+        amp_end = env * float(self._gain.value) * t.velocity
+        amp_start = amp_end if starting else self._amp
+        return amp_start, amp_end
+
+    def _shape(self, mag: np.ndarray, t: Targets) -> bool:
+        """Shape the raw frame to the played pitch and measure its loudness, when anything the
+        shaped frame depends on changed; True when it did."""
+        shape_key = (self._correction(t), int(t.freq_shift), float(t.tilt), self._frame_version)
+        if shape_key == self._seen.shape_key:
+            return False
+        self._mag = self._shaper.apply(mag, transpose=shape_key[0], freq_shift=shape_key[1], tilt=shape_key[2]).copy()
+        self._loud = self._loudness.gain(self._mag)  # after tilt: tilt changes timbre, not loudness
+        self._seen.shape_key = shape_key
+        return True
+
+    def _push(self, changed: bool) -> np.ndarray:
+        """Phase, level and overlap-add the shaped frame: the next hop of raw output."""
+        spectrum = self._phase.next(self._mag, changed)
+        spectrum *= self._level_scale * self._loud
+        return self._ola.push(spectrum)
+
+    def _prefill(self, changed: bool) -> None:
+        """From silence: push the first frame as often as it overlaps itself, unheard, so that
+        the first hop heard is already the steady overlap-add (no ramp-in over a frame)."""
+        self._ola.reset()
+        for _ in range(self.n_fft // self.hop - 1):
+            self._push(changed)
+            changed = False
+
+    def _apply_attack(self, out: np.ndarray) -> None:
+        """Gate the hop with the onset's raised cosine: 0 before the onset sample, then the
+        ONSET_ATTACK ramp, then open (the ramp may run on into the next hop)."""
+        pos = self.sample_time - self._attack_from
+        attack = len(self._attack) - 2
+        np.add(self._hop_index, pos + 1, out=self._gate_index)
+        np.clip(self._gate_index, 0, attack + 1, out=self._gate_index)
+        np.take(self._attack, self._gate_index, out=self._gate)
+        out *= self._gate
+        if pos + self.hop >= attack:
+            self._attack_from = None
 
     def render(self, n_samples: int) -> np.ndarray:
         """Render at least n_samples (whole hops) into a new array; for offline use."""

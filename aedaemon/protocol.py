@@ -13,15 +13,18 @@ scheduled on the audio clock; either way they are echoed to subscribers as the s
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 from . import __version__
-from .engine import GAIN_RANGE, GLIDE_RANGE, SCALE_RANGE, TILT_RANGE, TRANSPOSE_RANGE, Engine, Targets, one_hot
-from .errors import ParameterError
+from .engine import GAIN_RANGE, GLIDE_RANGE, SCALE_RANGE, TILT_RANGE, TRANSPOSE_RANGE, TUNE_RANGE, Engine, Targets, one_hot
+from .errors import AedaemonError, ParameterError
 from .model import CHROMA_SIZE, MODEL_NAME_RE
+
+log = logging.getLogger("aedaemon.protocol")
 
 NAME_RE = MODEL_NAME_RE  # presets, recordings, models: a name, never a path
 PITCH_NAMES = {
@@ -43,17 +46,24 @@ class Services(Protocol):
     Methods raise ParameterError (or any AedaemonError) to refuse; the message becomes the
     /fail reason. `broadcast` sends state echoes to subscribers and must be thread-safe: it
     is called from the render thread for timetagged changes.
+
+    Timetagged session messages (/preset/save, /preset/load, /model/load, /record/start,
+    /record/stop) call their method with two more keywords: `at`, the audio sample time, and
+    `fail(reason)`, to call when the change cannot be made once its time has come. The method
+    checks and prepares at once (raising refuses the message then: /fail on arrival) and
+    applies at `at` on the audio clock (see `at_time`). Untimed calls pass neither keyword, so
+    a host that never sees timetags (the MIDI bridge's tests) needs neither.
     """
 
     def broadcast(self, replies: Sequence[Reply]) -> None: ...
-    def preset_save(self, name: str) -> None: ...
-    def preset_load(self, name: str, morph: float) -> None: ...
+    def preset_save(self, name: str, **timed: Any) -> None: ...
+    def preset_load(self, name: str, morph: float, **timed: Any) -> None: ...
     def preset_list(self) -> list[str]: ...
     def preset_delete(self, name: str) -> None: ...
     def model_list(self) -> list[str]: ...
-    def model_load(self, name: str) -> None: ...
-    def record_start(self, name: Optional[str]) -> str: ...
-    def record_stop(self) -> str: ...
+    def model_load(self, name: str, **timed: Any) -> None: ...
+    def record_start(self, name: Optional[str], **timed: Any) -> str: ...
+    def record_stop(self, **timed: Any) -> str: ...
     def status(self) -> list: ...
     def notify(self, source: Any, on: bool, port: Optional[int] = None) -> None: ...
     def sync(self, source: Any, token: int) -> None: ...
@@ -62,14 +72,32 @@ class Services(Protocol):
 
 
 class OfflineServices:
-    """Services for offline rendering: sound addresses work, session addresses are refused."""
+    """Services for offline rendering: sound addresses work, session addresses are refused.
+
+    A render has no state folder (presets live in the daemon's), no other models to swap to
+    mid-file, and is itself the recording, so a score is refused before anything renders, with
+    the reason, rather than rendering something else than it asks for.
+    """
+
+    REASONS = {
+        "preset_save": "not available in offline rendering: presets live in the daemon's state folder",
+        "preset_load": "not available in offline rendering: presets live in the daemon's state folder "
+                       "(write the preset's values into the score instead)",
+        "preset_list": "not available in offline rendering: presets live in the daemon's state folder",
+        "preset_delete": "not available in offline rendering: presets live in the daemon's state folder",
+        "model_load": "not available in offline rendering: a render plays one model (render --model)",
+        "record_start": "not available in offline rendering: the rendered file is the recording",
+        "record_stop": "not available in offline rendering: the rendered file is the recording",
+    }
 
     def broadcast(self, replies: Sequence[Reply]) -> None:
         pass
 
     def __getattr__(self, name: str):
+        reason = self.REASONS.get(name, "not available in offline rendering")
+
         def refuse(*_args, **_kwargs):
-            raise ParameterError("not available in offline rendering")
+            raise ParameterError(reason)
 
         return refuse
 
@@ -183,6 +211,7 @@ class Context:
     services: Any  # Services
     source: Any = None  # opaque: who sent it (for replies, /notify, /sync)
     at: Optional[int] = None  # audio sample time for timetagged messages; None = now
+    address: str = ""  # as sent (a pattern stays a pattern): names it in a /fail sent at apply time
 
 
 Handler = Callable[[Context, Optional[int], tuple], list]  # → replies to the sender
@@ -205,18 +234,75 @@ def _unit(engine: Engine, index: Optional[int]) -> int:
     return index
 
 
+def late_fail(ctx: Context) -> Callable[[str], None]:
+    """How a timetagged message that no longer fits when its time comes is refused then: one
+    warning line in the log and `/fail <address> <reason>` to its sender (when it has a reply
+    path); nothing changes and the sound goes on."""
+    address, at, source = ctx.address, ctx.at, ctx.source
+
+    def fail(reason: str) -> None:
+        log.warning("%s scheduled for sample %s skipped: %s", address or "a message", at, reason)
+        if hasattr(source, "send"):
+            try:
+                source.send("/fail", [address, reason])
+            except Exception:  # noqa: BLE001 - a reply path that broke must not stop the render thread
+                log.exception("cannot send /fail %s", address)
+
+    return fail
+
+
+def at_time(engine: Engine, at: Optional[int], fn: Callable[[], None], fail: Callable[[str], None]) -> None:
+    """fn() now (at None: an exception propagates, i.e. the message is refused on arrival), or
+    on the render thread at the first frame boundary at or after sample `at`.
+
+    A scheduled fn never raises into the render thread (that would silence a hop and drop the
+    other events due at the same boundary): a refusal (AedaemonError) or any other error goes
+    to fail(reason) instead.
+    """
+    if at is None:
+        fn()
+        return
+
+    def scheduled(_e: Engine) -> None:
+        try:
+            fn()
+        except AedaemonError as exc:
+            fail(str(exc))
+        except Exception as exc:  # noqa: BLE001
+            log.exception("a scheduled change failed")
+            fail(f"failed when applied: {exc}")
+
+    engine.post_at(at, scheduled)
+
+
+def _fits_model(engine: Engine, changes: dict) -> dict:
+    """Refuse per-unit values made for another model (a swap happened before their time)."""
+    n = engine.bundle.meta.latent_size
+    for key in ("latent", "scale", "mute"):
+        if key in changes and len(changes[key]) != n:
+            raise ParameterError(f"the model is now '{engine.model_name}' with {n} units "
+                                 f"({len(changes[key])} values for {key})")
+    return changes
+
+
 def _apply(ctx: Context, change: Callable[[Targets], dict], echoes: Callable[[Targets], list]) -> list:
-    """Make a target change now, or at ctx.at on the audio clock; echo it either way."""
+    """Make a target change now, or at ctx.at on the audio clock; echo it either way.
+
+    A timetagged change is checked again when applied, against the model playing then: one
+    that no longer fits (a unit index or a number of values of the model swapped out in
+    between) is skipped and reported (`late_fail`), never applied half or raised.
+    """
     engine, services = ctx.engine, ctx.services
 
     def run() -> None:
-        new = engine.modify(change)
+        try:
+            new = engine.modify(lambda t: _fits_model(engine, change(t)))
+        except IndexError:  # /latent/6 etc. on a model that now has fewer units
+            raise ParameterError(f"the model is now '{engine.model_name}' with "
+                                 f"{engine.bundle.meta.latent_size} units") from None
         services.broadcast(echoes(new))
 
-    if ctx.at is None:
-        run()
-    else:
-        engine.post_at(ctx.at, lambda _e: run())
+    at_time(engine, ctx.at, run, late_fail(ctx))
     return []
 
 
@@ -300,18 +386,17 @@ def h_freq_shift(ctx: Context, i, args: tuple) -> list:
 
 
 def note_to_pitch(engine: Engine, note: int) -> tuple[tuple[float, ...], float]:
-    """Chroma and transpose that make the model sound this MIDI note.
-
-    A conditioned model plays pitch class c at the note of that class in
-    [reference-6, reference+5]; transpose supplies the octaves. An unconditioned model
-    transposes by the whole distance to its reference note.
+    """Chroma and played pitch for a MIDI note: its pitch class (a conditioned model; an
+    unconditioned one keeps its chroma) and the note itself. The engine tracks the pitch of
+    each decoded frame and shapes it to this pitch (+ /transpose), whatever the register the
+    latent decodes to; notes outside `Engine.note_range` are refused.
     """
-    ref = engine.bundle.meta.reference_note
-    if engine.bundle.meta.conditioned:
-        low = ref - 6
-        base = low + (note - low) % 12
-        return one_hot(note % 12), float(note - base)
-    return engine.targets.chroma, float(note - ref)
+    lo, hi = engine.note_range()
+    if not lo <= note <= hi:
+        raise ParameterError(f"note {note} is out of reach of model '{engine.model_name}' "
+                             f"({lo}..{hi}: 24 semitones of shaping around the registers it decodes)")
+    chroma = one_hot(note % 12) if engine.bundle.meta.conditioned else engine.targets.chroma
+    return chroma, float(note)
 
 
 def h_note(ctx: Context, _i, args: tuple) -> list:
@@ -324,18 +409,12 @@ def h_note(ctx: Context, _i, args: tuple) -> list:
         raise ParameterError(f"velocity {velocity} is out of range 0..127")
     if velocity == 0:  # MIDI convention: note-on with velocity 0 is a note-off
         return h_note_off(ctx, None, (note,))
-    chroma, transpose = note_to_pitch(ctx.engine, note)
-    if not TRANSPOSE_RANGE[0] <= transpose <= TRANSPOSE_RANGE[1]:
-        raise ParameterError(f"note {note} is more than 24 semitones from the model's range")
+    chroma, pitch = note_to_pitch(ctx.engine, note)
     level = (velocity / 127.0) ** 2  # velocity curve: squared, like most synths' default
     return _apply(
         ctx,
-        lambda t: {"chroma": chroma, "transpose": transpose, "velocity": level, "playing": True, "note": note},
-        lambda t: [
-            Reply("/chroma", chroma_value(t.chroma)),
-            Reply("/transpose", (t.transpose,)),
-            Reply("/play", (int(t.playing),)),
-        ],
+        lambda t: {"chroma": chroma, "pitch": pitch, "velocity": level, "playing": True, "note": note},
+        lambda t: [Reply("/chroma", chroma_value(t.chroma)), Reply("/play", (int(t.playing),))],
     )
 
 
@@ -352,7 +431,15 @@ def h_note_off(ctx: Context, _i, args: tuple) -> list:
 def h_play(ctx: Context, _i, args: tuple) -> list:
     _count(args, 0, 1)
     on = as_bool(args[0], "play") if args else True
-    return _apply(ctx, lambda t: {"playing": on, "note": None}, lambda t: [Reply("/play", (int(t.playing),))])
+    # /play 1 plays the chroma's class in the reference octave; /play 0 keeps the pitch it fades at
+    change = {"playing": True, "note": None, "pitch": None} if on else {"playing": False, "note": None}
+    return _apply(ctx, lambda t: change, lambda t: [Reply("/play", (int(t.playing),))])
+
+
+def h_tune(ctx: Context, _i, args: tuple) -> list:
+    _count(args, 1)
+    hz = in_range(as_float(args[0], "tune"), *TUNE_RANGE, "tune (A4 in Hz)")
+    return _apply(ctx, lambda t: {"tune": hz}, lambda t: [Reply("/tune", (t.tune,))])
 
 
 def h_stop(ctx: Context, _i, args: tuple) -> list:
@@ -361,9 +448,12 @@ def h_stop(ctx: Context, _i, args: tuple) -> list:
 
 
 def h_panic(ctx: Context, _i, args: tuple) -> list:
+    """Now: silence and drop every scheduled event (the emergency button). Timetagged: the same
+    hard cut at its time, keeping what is scheduled after it (see Engine.panic)."""
     _count(args, 0)
-    ctx.engine.panic()
-    ctx.services.broadcast([Reply("/play", (0,))])
+    ctx.engine.panic(ctx.at)
+    # scheduled after the cut at the same time: ties keep arrival order
+    at_time(ctx.engine, ctx.at, lambda: ctx.services.broadcast([Reply("/play", (0,))]), late_fail(ctx))
     return []
 
 
@@ -378,27 +468,47 @@ def _all_units(t: Targets) -> list:
 
 def h_reset(ctx: Context, _i, args: tuple) -> list:
     _count(args, 0)
-    fresh = Targets.initial(ctx.engine.bundle)
-    return _apply(ctx, lambda t: {"latent": fresh.latent, "scale": fresh.scale, "mute": fresh.mute}, _all_units)
+    engine = ctx.engine
+
+    def change(t: Targets) -> dict:  # the model playing when it is applied
+        fresh = Targets.initial(engine.bundle)
+        return {"latent": fresh.latent, "scale": fresh.scale, "mute": fresh.mute}
+
+    return _apply(ctx, change, _all_units)
 
 
 def h_zero(ctx: Context, _i, args: tuple) -> list:
     _count(args, 0)
-    zero = _clamp_latent(ctx.engine, 0.0)
-    n = ctx.engine.bundle.meta.latent_size
-    return _apply(ctx, lambda t: {"latent": (zero,) * n}, lambda t: [Reply("/latent", t.latent)])
+    engine = ctx.engine
+
+    def change(t: Targets) -> dict:  # the model playing when it is applied
+        return {"latent": (_clamp_latent(engine, 0.0),) * engine.bundle.meta.latent_size}
+
+    return _apply(ctx, change, lambda t: [Reply("/latent", t.latent)])
 
 
 # ---- session addresses: routed to the host's Services -----------------------------------
 
 
-def _named(address: str, method: str, what: str) -> Handler:
-    """Handler for `address s`: validate the name, call services.<method>(name), reply /done."""
+def _session(ctx: Context, method: str, *args: Any) -> Any:
+    """services.<method>(*args), with at= and fail= for a timetagged message (see Services)."""
+    fn = getattr(ctx.services, method)
+    if ctx.at is None:
+        return fn(*args)
+    return fn(*args, at=ctx.at, fail=late_fail(ctx))
+
+
+def _named(address: str, method: str, what: str, timed: bool = False) -> Handler:
+    """Handler for `address s`: validate the name, call services.<method>(name), reply /done.
+    timed: the method honours the timetag (else it acts on arrival, whatever the timetag)."""
 
     def handler(ctx: Context, _i, args: tuple) -> list:
         _count(args, 1)
         name = as_name(args[0], what)
-        getattr(ctx.services, method)(name)
+        if timed:
+            _session(ctx, method, name)
+        else:
+            getattr(ctx.services, method)(name)
         return [Reply("/done", (address, name))]
 
     return handler
@@ -418,20 +528,20 @@ def h_preset_load(ctx: Context, _i, args: tuple) -> list:
     _count(args, 1, 2)
     name = as_name(args[0], "preset name")
     morph = in_range(as_float(args[1], "morph"), *GLIDE_RANGE, "morph") if len(args) == 2 else 0.0
-    ctx.services.preset_load(name, morph)
+    _session(ctx, "preset_load", name, morph)  # read and checked now, applied at its time
     return [Reply("/done", ("/preset/load", name))]
 
 
 def h_record_start(ctx: Context, _i, args: tuple) -> list:
     _count(args, 0, 1)
     name = as_name(args[0], "recording name") if args else None
-    filename = ctx.services.record_start(name)
+    filename = _session(ctx, "record_start", name)  # file created now, first sample at its time
     return [Reply("/done", ("/record/start", filename))]
 
 
 def h_record_stop(ctx: Context, _i, args: tuple) -> list:
     _count(args, 0)
-    filename = ctx.services.record_stop()
+    filename = _session(ctx, "record_stop")  # last sample just before its time
     return [Reply("/done", ("/record/stop", filename))]
 
 
@@ -516,8 +626,10 @@ ADDRESSES: tuple[Entry, ...] = (
     Entry("/mute/{i}", "i", "state", "1 mutes unit i, 0 unmutes", h_mute, lambda e, i: (int(e.targets.mute[i]),)),
     Entry("/chroma", "i|s|f×12", "state", "pitch-class conditioning: 0..11, a name (C, C#, Db, ... B) or 12 weights",
           h_chroma, lambda e, _i: chroma_value(e.targets.chroma)),
-    Entry("/transpose", "f", "state", "harmonic pitch shift in semitones, -24..24",
+    Entry("/transpose", "f", "state", "offset in semitones from the played pitch (the note, or the chroma's class), -24..24",
           _scalar("transpose", TRANSPOSE_RANGE), _get_target("transpose")),
+    Entry("/tune", "f", "state", "A4 reference in Hz, 400..480 (default 440): every pitch played is relative to it",
+          h_tune, _get_target("tune")),
     Entry("/freq_shift", "i", "state", "circular shift of the frame in bins (clamped to ±n_fft/2)",
           h_freq_shift, _get_target("freq_shift")),
     Entry("/gain", "f", "state", "output gain, linear 0..2", _scalar("gain", GAIN_RANGE), _get_target("gain")),
@@ -525,7 +637,7 @@ ADDRESSES: tuple[Entry, ...] = (
           _scalar("glide", GLIDE_RANGE), _get_target("glide")),
     Entry("/tilt", "f", "state", "spectral tilt in dB/octave around 1 kHz, -12..12 (CANNe's bass boost when < 0)",
           _scalar("tilt", TILT_RANGE), _get_target("tilt")),
-    Entry("/note", "i [i]", "action", "MIDI note [velocity]: chroma, transpose and level, then play (last note wins)",
+    Entry("/note", "i [i]", "action", "MIDI note [velocity]: play that pitch (tracked and shaped for every timbre) at that level (last note wins)",
           h_note),
     Entry("/note_off", "i", "action", "release that note if it is the one sounding", h_note_off),
     # transport and actions
@@ -534,7 +646,7 @@ ADDRESSES: tuple[Entry, ...] = (
     Entry("/panic", "", "action", "silence at once, clear scheduled bundles", h_panic),
     Entry("/reset", "", "action", "units back to the model's default latent, scales 1, mutes off", h_reset),
     Entry("/zero", "", "action", "every latent unit to 0", h_zero),
-    Entry("/preset/save", "s", "session", "save the current sound as a named preset", _named("/preset/save", "preset_save", "preset name")),
+    Entry("/preset/save", "s", "session", "save the current sound as a named preset", _named("/preset/save", "preset_save", "preset name", timed=True)),
     Entry("/preset/load", "s [f]", "session", "load a preset [morphing over f seconds]", h_preset_load),
     Entry("/preset/list", "", "session", "reply /preset/list s…",
           _listing("/preset/list", "preset_list")),
@@ -543,7 +655,7 @@ ADDRESSES: tuple[Entry, ...] = (
     Entry("/model/list", "", "session", "reply /model/list s…",
           _listing("/model/list", "model_list")),
     Entry("/model/load", "s", "session", "swap to a model by name, without a click",
-          _named("/model/load", "model_load", "model name")),
+          _named("/model/load", "model_load", "model name", timed=True)),
     Entry("/record/start", "[s]", "session", "record the output to a WAV in the recordings directory",
           h_record_start),
     Entry("/record/stop", "", "session", "stop recording; reply /done /record/stop filename", h_record_stop),
@@ -663,7 +775,7 @@ def dispatch(
     once, or at the scheduled time for timetagged messages), so the returned echo list is
     always empty; it is kept for callers that collect echoes themselves.
     """
-    ctx = Context(engine=engine, services=services, source=source, at=at)
+    ctx = Context(engine=engine, services=services, source=source, at=at, address=address)
     if is_pattern(address):
         entry, matches = expand_pattern(address, engine.bundle.meta.latent_size)
         if entry is None:

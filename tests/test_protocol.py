@@ -94,12 +94,12 @@ def test_get_returns_the_current_value(engine):
     assert send(engine, "/get", "/chroma")[0][0].args == tuple(0.5 if k in (0, 7) else 0.0 for k in range(12))
 
 
-def test_note_sets_chroma_transpose_and_plays_then_note_off_releases(engine):
+def test_note_sets_chroma_and_played_pitch_and_plays_then_note_off_releases(engine):
     send(engine, "/note", 64, 127)
     t = engine.targets
-    assert t.chroma == one_hot(4) and t.transpose == 0.0 and t.playing and t.note == 64
-    send(engine, "/note", 40)  # E2: same class two octaves down
-    assert engine.targets.transpose == -24.0
+    assert t.chroma == one_hot(4) and t.pitch == 64.0 and t.transpose == 0.0 and t.playing and t.note == 64
+    send(engine, "/note", 40)  # E2: same class two octaves down; /transpose stays the offset
+    assert engine.targets.pitch == 40.0 and engine.targets.transpose == 0.0
     send(engine, "/note_off", 64)  # not the sounding note: ignored
     assert engine.targets.playing
     send(engine, "/note_off", 40)
