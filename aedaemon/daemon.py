@@ -156,6 +156,8 @@ class Daemon:
             self.engine.restore(last)
             log.info("restored the last state (%s)", "playing" if last.get("playing") else "stopped")
         self.recorder = Recorder(cfg.recordings_dir, self.engine.sample_rate)
+        engine = self.engine
+        self.recorder.clock = lambda: engine.sample_time  # where the tapped hop ends: timed takes
         self._open_audio()
         if cfg.midi.enabled:
             self._start_midi()
@@ -299,17 +301,39 @@ class Daemon:
             self.subscribers.pop(peer, None)
 
     # ------------------------------------------------------------------ Services
-    def preset_save(self, name: str) -> str:
+    # Timetagged session messages come with at= (audio sample time) and fail= (how to refuse
+    # once their time has come): they are checked and prepared here, on arrival, and applied at
+    # `at` on the render thread (protocol.at_time), which never blocks on the disk.
+
+    def preset_save(self, name: str, at: Optional[int] = None, fail=None) -> str:
         check_name(name)
-        self.presets.save(name, self.engine.snapshot())
+        if at is None:
+            self.presets.save(name, self.engine.snapshot())
+            return name
+
+        def capture() -> None:  # the sound at its time; the file is written off the render thread
+            state = self.engine.snapshot()
+            threading.Thread(target=self._write_preset, args=(name, state, fail), name="preset-save",
+                             daemon=True).start()
+
+        self.protocol.at_time(self.engine, at, capture, fail)
         return name
 
-    def preset_load(self, name: str, morph: float = 0.0) -> None:
+    def _write_preset(self, name: str, state: dict, fail) -> None:
+        try:
+            self.presets.save(name, state)
+        except AedaemonError as exc:
+            fail(str(exc))
+
+    def preset_load(self, name: str, morph: float = 0.0, at: Optional[int] = None, fail=None) -> None:
         check_name(name)
-        state = self.presets.load(name)
-        self.engine.restore(state, morph=float(morph) if morph and morph > 0 else None)
-        t = self.engine.targets
-        self.broadcast(_state_echoes(t))
+        state = self.presets.load(name)  # read and checked on arrival: a refusal is immediate
+
+        def apply() -> None:  # at its time: the morph starts then
+            self.engine.restore(state, morph=float(morph) if morph and morph > 0 else None)
+            self.broadcast(_state_echoes(self.engine.targets))
+
+        self.protocol.at_time(self.engine, at, apply, fail)
 
     def preset_list(self) -> list[str]:
         return self.presets.list()
@@ -322,7 +346,7 @@ class Daemon:
     def model_list(self) -> list[str]:
         return list_models(self.cfg.models_dir)
 
-    def model_load(self, name: str) -> str:
+    def model_load(self, name: str, at: Optional[int] = None, fail=None) -> str:
         if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
             raise ParameterError("model name must match [A-Za-z0-9_-]{1,64} (a name, never a path)")
         folder = self.cfg.models_dir / name
@@ -336,6 +360,16 @@ class Daemon:
             )
         if self.engine.n_fft % self.engine.hop or bundle.meta.n_fft % self.engine.hop:
             raise ParameterError(f"model '{name}': n_fft {bundle.meta.n_fft} is not a multiple of hop {self.engine.hop}")
+        if at is not None:  # loaded now (that takes time), swapped in at its time
+            def swap() -> None:
+                e = self.engine
+                if bundle.meta.n_fft % e.hop:  # another swap changed the hop in between
+                    raise ParameterError(f"model '{name}': n_fft {bundle.meta.n_fft} is not a multiple of hop {e.hop}")
+                e.swap_model(bundle)
+                self._echo_after_swap(e)
+
+            self.protocol.at_time(self.engine, at, swap, fail)
+            return name
         self.engine.post(lambda e: e.swap_model(bundle))
         # a swap can reset the units (another latent size): tell subscribers once it is in place
         # (the swap is applied right after this frame's queue; with another frame size after a fade)
@@ -350,11 +384,11 @@ class Daemon:
             return
         self.broadcast(_state_echoes(e.targets))
 
-    def record_start(self, name: Optional[str] = None) -> str:
-        return self.recorder.start(name).name
+    def record_start(self, name: Optional[str] = None, at: Optional[int] = None, fail=None) -> str:
+        return self.recorder.start(name, at=at).name  # the file is created now, its first sample is `at`
 
-    def record_stop(self) -> str:
-        return self.recorder.stop()
+    def record_stop(self, at: Optional[int] = None, fail=None) -> str:
+        return self.recorder.stop(at=at, fail=fail)  # timed: the samples before `at` are kept
 
     def status(self) -> list:
         e = self.engine

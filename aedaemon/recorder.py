@@ -1,5 +1,12 @@
 """WAV recording tap: the render thread hands each hop to a queue; a writer thread encodes
-24-bit PCM with the stdlib `wave` module. Nothing here runs on the audio callback."""
+24-bit PCM with the stdlib `wave` module. Nothing here runs on the audio callback.
+
+A timetagged /record/start or /record/stop is sample-accurate: the file is opened when the
+message arrives, and the tap keeps exactly the samples from the start's sample time up to,
+not including, the stop's (`clock` tells the tap where the hop it is given ends). A stop
+that is scheduled leaves the file to be finished by the writer thread once the tap has
+passed it; a write error found then goes to the `fail` callback given with the stop.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ import re
 import threading
 import wave
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -32,19 +39,47 @@ class Recorder:
         self.path: Optional[Path] = None
         self.frames = 0
         self.error: Optional[str] = None
+        # the engine sample at which the hop handed to tap ends (the daemon sets it); without
+        # one, timetags are ignored and the recording starts and stops with whole hops
+        self.clock: Optional[Callable[[], int]] = None
+        self._from: Optional[int] = None  # first sample kept (None: the next hop's first)
+        self._until: Optional[int] = None  # first sample not kept (None: until stop())
+        self._on_error: Optional[Callable[[str], None]] = None
 
     @property
     def active(self) -> bool:
+        """Recording, or scheduled to: a /record/start now is refused, a /record/stop accepted."""
         return self._active
 
     def tap(self, x: np.ndarray) -> None:
         """Called on the render thread with each hop (copied: the engine reuses its buffer)."""
-        if self._active:
-            self._q.put(np.array(x, dtype=np.float32, copy=True))
+        if not self._active:
+            return
+        lo, hi = 0, len(x)
+        start, until, clock = self._from, self._until, self.clock
+        if clock is not None and (start is not None or until is not None):
+            end = int(clock())
+            begin = end - len(x)
+            if start is not None:
+                lo = min(hi, max(0, start - begin))
+            if until is not None:
+                hi = max(0, min(hi, until - begin))
+            if until is not None and end >= until:
+                if hi > lo:
+                    self._q.put(np.array(x[lo:hi], dtype=np.float32, copy=True))
+                self._active = False  # the writer thread closes the file
+                self._q.put(_STOP)
+                return
+        if hi > lo:
+            self._q.put(np.array(x[lo:hi], dtype=np.float32, copy=True))
 
-    def start(self, name: Optional[str] = None) -> Path:
+    def start(self, name: Optional[str] = None, at: Optional[int] = None) -> Path:
+        """Open the file now; record from the next hop, or from sample `at` exactly."""
         if self._active:
-            raise ParameterError(f"already recording to {self.path.name if self.path else '?'}")
+            when = " (a scheduled stop has not come yet)" if self._until is not None else ""
+            raise ParameterError(f"already recording to {self.path.name if self.path else '?'}{when}")
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=5.0)  # the previous take, stopped on schedule, still closing
         if name is None or name == "":
             name = _dt.datetime.now().strftime("rec-%Y%m%d-%H%M%S")
         if not isinstance(name, str) or not NAME_RE.match(name):
@@ -69,6 +104,7 @@ class Recorder:
         self.path = path
         self.frames = 0
         self.error = None
+        self._from, self._until, self._on_error = (at if self.clock is not None else None), None, None
         self._q = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write, args=(w, self._q), name="recorder", daemon=True)
         self._thread.start()
@@ -76,9 +112,20 @@ class Recorder:
         log.info("recording to %s", path)
         return path
 
-    def stop(self) -> str:
+    def stop(self, at: Optional[int] = None, fail: Optional[Callable[[str], None]] = None) -> str:
+        """Stop now (waits for the file to be complete), or keep the samples before `at` and
+        let the writer thread finish the file then (a write error goes to fail(reason))."""
         if not self._active:
             raise ParameterError("not recording")
+        if at is not None and self.clock is not None:
+            if self._until is not None:
+                raise ParameterError(f"a stop is already scheduled for {self.path.name if self.path else '?'}")
+            if self._from is not None and at <= self._from:
+                raise ParameterError("/record/stop is timed before its recording starts")
+            self._on_error = fail
+            self._until = int(at)
+            return self.path.name if self.path else ""
+        self._on_error = None  # reported here, by raising
         self._active = False
         self._q.put(_STOP)
         if self._thread is not None:
@@ -109,3 +156,9 @@ class Recorder:
                 w.close()
             except OSError as exc:
                 self.error = self.error or str(exc)
+            if self._on_error is not None:  # a stop on schedule: nobody waits for this thread
+                name = self.path.name if self.path else ""
+                if self.error:
+                    self._on_error(f"recording {name} failed: {self.error}")
+                else:
+                    log.info("recorded %s (%.1f s)", name, self.frames / self.sample_rate)
