@@ -12,7 +12,7 @@ time-domain tracker such as YIN) hears, so the octave is chosen the way periodic
    at the candidate's period, normalised as YIN's cumulative-mean difference:
    d(f) = Σ P·(1 − cos 2πf_p/f) / Σ P·(1 − sinc 2πf_p/f). It is 0 when every partial sits on
    the candidate's harmonic grid. The sound repeats with the period of the *highest* candidate
-   with d < `PERIODIC` (one octave too high leaves the odd partials off its grid; one too low
+   with d < `PERIODIC` (√f-scaled above `PERIODIC_FROM_HZ`; one octave too high leaves the odd partials off its grid; one too low
    fits as well but is not the shortest period), as a listener or a time-domain tracker
    decides; if none qualifies, the candidate with the lowest d, unless even that is above
    `APERIODIC` (no fundamental: noise).
@@ -35,7 +35,8 @@ FMAX_HZ = 4200.0
 RANGE_DB = 60.0
 MAX_PEAKS = 48
 TOLERANCE_CENTS = 40.0
-PERIODIC = 0.1  # normalised difference below which a candidate's period counts as the period
+PERIODIC = 0.1  # normalised difference below which a candidate's period counts as the period,
+PERIODIC_FROM_HZ = 270.0  # ... rising as √f above this (calibrated against YIN on decoded frames)
 APERIODIC = 0.6  # above this for every candidate: no fundamental
 GRID_CENTS = 20.0  # candidate spacing for a full (unconditioned) search
 FIT_HARMONICS = 16
@@ -113,10 +114,13 @@ class PitchEstimator:
             return None
         cands = self.candidates(pitch_class)
         d = self.periodicity(freqs, power, cands)
-        periodic = np.nonzero(d < PERIODIC)[0]
+        periodic = np.nonzero(d < PERIODIC * np.sqrt(np.maximum(1.0, cands / PERIODIC_FROM_HZ)))[0]
         best = int(periodic[-1]) if len(periodic) else int(np.argmin(d))
         if not d[best] <= APERIODIC:
             return None
+        if pitch_class is None:  # a grid: the best fit within the periodic band found
+            while best > 0 and PERIODIC > d[best - 1] < d[best]:
+                best -= 1
         h, on = self._harmonics(freqs, float(cands[best]))
         return self._refine(freqs, power, h, on)
 

@@ -1,0 +1,173 @@
+"""Issue 9 item 1: the note sets the pitch, for every timbre (the shipped model, judged from outside).
+
+Rendered through the address table (scores scheduled as `aedaemon render --score` does) and
+heard with benchmarks/sound_analysis.py's YIN, which shares no code with dsp/pitch.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import sound_analysis as sa  # noqa: E402
+
+from aedaemon.dsp.pitch import PitchEstimator  # noqa: E402
+from aedaemon.engine import Engine  # noqa: E402
+from aedaemon.errors import ParameterError  # noqa: E402
+from aedaemon.model import load_bundle  # noqa: E402
+from aedaemon.protocol import OfflineServices, dispatch  # noqa: E402
+from aedaemon.render import ScoreEvent, schedule_score  # noqa: E402
+
+SHIPPED = ROOT / "models" / "default"
+SR = 44100
+NOTE = 0.45  # seconds per scored note; the last 0.25 s are judged
+# three timbres: the default latent and two far from it (corners of the trained range)
+TIMBRES = {
+    "default": None,
+    "bright": [0.2, 0.8, 0.3, 0.7, 0.2, 0.6, 0.1, 0.8],
+    "halton": [0.62, 0.27, 0.44, 0.58, 0.71, 0.35, 0.3, 0.52],
+}
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if not (SHIPPED / "model.json").exists():
+        pytest.skip("the shipped model is not in this checkout")
+    return load_bundle(SHIPPED)
+
+
+def send(engine: Engine, address: str, *args) -> None:
+    dispatch(address, list(args), engine=engine, services=OfflineServices())
+
+
+def play_score(bundle, events: list[tuple[float, str, list]], seconds: float, latent=None) -> np.ndarray:
+    engine = Engine(bundle)
+    send(engine, "/glide", 0)
+    if latent is not None:
+        send(engine, "/latent", *latent)
+    schedule_score(engine, [ScoreEvent(t, a, tuple(args)) for t, a, args in events])
+    return engine.render(int(seconds * SR))
+
+
+def heard(x: np.ndarray, start: float, end: float, a4: float = 440.0) -> tuple[float, int]:
+    """(cents from nothing: the heard MIDI pitch, pitch class) of the steady part x[start:end]."""
+    p = sa.note_pitch(x[int(start * SR) : int(end * SR)], SR)
+    return float(sa.hz_to_midi(p.f0, a4)), sa.pitch_class(p.f0, a4)
+
+
+# ---- the estimator on synthetic frames ---------------------------------------------------------
+
+
+def harmonic_frame(f0: float, partials: int = 10, odd_db: float = 0.0) -> np.ndarray:
+    """A decoded-looking frame: Hann main lobes at k·f0, 1/k amplitudes, zeros elsewhere."""
+    mag = np.zeros(2049)
+    for k in range(1, partials + 1):
+        centre = k * f0 * 4096 / SR
+        bins = np.arange(int(centre) - 2, int(centre) + 3)
+        lobe = np.maximum(0.0, np.cos(np.pi * (bins - centre) / 4.0)) ** 2
+        gain = 10 ** (odd_db / 20) if k % 2 else 1.0
+        ok = (bins > 0) & (bins < 2049)
+        mag[bins[ok]] += lobe[ok] * gain / k
+    return mag
+
+
+@pytest.mark.parametrize("f0", [98.0, 146.83, 261.63, 440.0, 987.77])
+def test_estimator_finds_f0_with_and_without_the_pitch_class(f0):
+    est = PitchEstimator(4096, SR)
+    pc = sa.pitch_class(f0)
+    for found in (est.estimate(harmonic_frame(f0), pc), est.estimate(harmonic_frame(f0), None)):
+        assert found is not None and abs(sa.cents(found, f0)) < 5
+
+
+def test_estimator_octave_follows_periodicity():
+    est = PitchEstimator(4096, SR)
+    # odd partials 40 dB down: the sound repeats at 2·f0 (what YIN hears)
+    assert abs(sa.cents(est.estimate(harmonic_frame(130.81, odd_db=-40.0), 0), 261.63)) < 5
+    # odd partials 12 dB down: still periodic at f0
+    assert abs(sa.cents(est.estimate(harmonic_frame(130.81, odd_db=-12.0), 0), 130.81)) < 5
+
+
+def test_estimator_returns_none_for_silence_and_noise():
+    est = PitchEstimator(4096, SR)
+    assert est.estimate(np.zeros(2049), 0) is None
+    noise = np.abs(np.random.default_rng(0).standard_normal(2049))
+    assert est.estimate(noise, 0) is None and est.estimate(noise, None) is None
+
+
+# ---- the shipped model over the keyboard -------------------------------------------------------
+
+
+@pytest.mark.parametrize("timbre", list(TIMBRES))
+def test_notes_over_the_keyboard_sound_their_pitch(shipped, timbre):
+    """36…96 step 5: the pitch class always right, in tune (±25 cents) up to whole octaves; in the
+    right octave wherever the note is within the ±24 semitones of shaping from the decoded
+    register (48…83 for every register the model decodes, C3…B5), but for at most one note per
+    timbre (a frame whose octave is ambiguous: odd partials at the edge of what a periodicity
+    tracker still counts); beyond, the documented fallback: the right class in the nearest octave."""
+    notes = list(range(36, 97, 5))
+    x = play_score(shipped, [(k * NOTE, "/note", [n, 127]) for k, n in enumerate(notes)], len(notes) * NOTE,
+                   TIMBRES[timbre])
+    octave_off = []
+    for k, n in enumerate(notes):
+        midi, pc = heard(x, k * NOTE + 0.2, (k + 1) * NOTE)
+        assert pc == n % 12, (timbre, n, midi)
+        cents = 100.0 * (midi - n)
+        assert abs(cents - 1200 * round(cents / 1200)) <= 25, (timbre, n, cents)
+        if 48 <= n <= 83 and abs(cents) > 25:
+            octave_off.append((n, round(cents)))
+    assert len(octave_off) <= 1, (timbre, octave_off)
+
+
+@pytest.mark.xfail(strict=True, reason="unit 6 = 0.25 decodes an octave-ambiguous frame (odd partials ~15 dB down): "
+                   "YIN hears it as C5 raw but as C3 once shifted down an octave; the octave choice must "
+                   "depend on the target pitch (see the report)")
+def test_a_held_note_keeps_its_pitch_while_the_latent_sweeps_across_the_register_fold(shipped):
+    """/note 60 held while unit 6 steps 0 → 1 (the default timbre's register jumps C5 → C3 on the
+    way): every steady segment within ±25 cents of C4."""
+    steps = np.linspace(0.0, 1.0, 9)
+    seg = 0.3
+    events = [(0.0, "/note", [60, 127])] + [(k * seg, "/latent/6", [float(v)]) for k, v in enumerate(steps)]
+    x = play_score(shipped, events, len(steps) * seg)
+    for k, v in enumerate(steps):
+        midi, _ = heard(x, k * seg + 0.12, (k + 1) * seg)
+        assert abs(100.0 * (midi - 60)) <= 25, (v, midi)
+
+
+def test_tune_432_moves_every_note_by_the_same_cents(shipped):
+    events = [(0.0, "/tune", [432.0]), (0.0, "/note", [57, 127]), (NOTE, "/note", [69, 127])]
+    x = play_score(shipped, events, 2 * NOTE)
+    for k, n in enumerate((57, 69)):
+        midi, _ = heard(x, k * NOTE + 0.2, (k + 1) * NOTE)
+        assert abs(100.0 * (midi - n) - 1200.0 * np.log2(432.0 / 440.0)) <= 10, (n, midi)
+
+
+def test_tune_and_notes_out_of_reach_are_refused_with_the_reason(shipped):
+    engine = Engine(shipped)
+    with pytest.raises(ParameterError, match=r"tune \(A4 in Hz\) 300 is out of range 400..480"):
+        send(engine, "/tune", 300)
+    lo, hi = engine.note_range()
+    with pytest.raises(ParameterError, match=f"note {hi + 1} is out of reach.*{lo}..{hi}"):
+        send(engine, "/note", hi + 1, 100)
+    send(engine, "/note", hi, 100)  # the edge is accepted
+    assert engine.targets.pitch == hi and engine.targets.tune == 440.0
+
+
+def test_transpose_is_an_offset_from_the_played_note(shipped):
+    x = play_score(shipped, [(0.0, "/note", [60, 127]), (0.0, "/transpose", [7.0])], NOTE)
+    midi, _ = heard(x, 0.2, NOTE)
+    assert abs(100.0 * (midi - 67)) <= 25
+
+
+def test_plain_play_sounds_the_chroma_in_the_reference_octave(shipped):
+    engine = Engine(shipped)
+    send(engine, "/chroma", "E")
+    send(engine, "/play")
+    x = engine.render(int(NOTE * SR))
+    midi, _ = heard(x, 0.2, NOTE)
+    assert abs(100.0 * (midi - 64)) <= 25  # E4: reference note 60's octave
