@@ -39,7 +39,9 @@ DEFAULT_TUNE = 440.0
 # the shaping correction (played pitch − tracked pitch) stays within the transpose range, with
 # one semitone to spare for a decoded register that is a little flat or sharp; beyond it the
 # note sounds in the nearest octave that is (right pitch class, octave folded)
-CORRECTION_MARGIN = 1.0
+# how far shaping may move a decoded frame to reach the played pitch: four octaves either way
+# (peak-locked shifting keeps partials whole; the /transpose offset alone stays within ±24)
+CORRECTION_RANGE = (-48.0, 48.0)
 ONSET_ATTACK = 0.003  # seconds: raised-cosine attack of a note that starts from silence
 DEFAULT_LEVEL = 0.25  # output amplitude of a partial whose normalised magnitude is 1
 DEFAULT_FADE = 0.03  # seconds, play/stop
@@ -267,10 +269,10 @@ class Engine:
         return float(12 * (ref // 12) + int(np.argmax(chroma)))
 
     def note_range(self) -> tuple[int, int]:
-        """The notes /note accepts: ±24 semitones of shaping around the registers the model
-        decodes (an octave below to two above the reference note's octave: C3…B5 for 60)."""
+        """The notes /note accepts: the shaping correction's reach around the registers the
+        model decodes (an octave below to two above the reference note's octave: C3…B5 for 60)."""
         base = 12 * (self.bundle.meta.reference_note // 12)
-        lo, hi = TRANSPOSE_RANGE
+        lo, hi = CORRECTION_RANGE
         return max(0, base - 12 + int(lo)), min(127, base + 23 + int(hi))
 
     @property
@@ -515,9 +517,8 @@ class Engine:
         """Shaping transpose that makes the raw frame sound the played pitch + /transpose
         (both against the A4 of /tune), folded by octaves into the transpose range."""
         target_hz = midi_to_hz(float(self._pitch.value) + float(self._transpose.value), t.tune)
-        lo, hi = TRANSPOSE_RANGE
         shift = 12.0 * math.log2(target_hz / self._frame_hz())
-        return fold_octaves(shift, lo - CORRECTION_MARGIN, hi + CORRECTION_MARGIN)
+        return fold_octaves(shift, *CORRECTION_RANGE)
 
     def _apply_pending_model(self) -> None:
         bundle = self._pending_model
@@ -547,9 +548,9 @@ class Engine:
         """Render the next `hop` samples (float32, within ±1, always finite)."""
         started = time.perf_counter()
         self._drain_queue()
-        t = self.targets
         if self._pending_model is not None:
-            self._apply_pending_model()
+            self._apply_pending_model()  # may replace the targets (another number of units)
+        t = self.targets
         self._follow_targets(t)
         self._latent.step()
         self._chroma.step()

@@ -394,7 +394,7 @@ def note_to_pitch(engine: Engine, note: int) -> tuple[tuple[float, ...], float]:
     lo, hi = engine.note_range()
     if not lo <= note <= hi:
         raise ParameterError(f"note {note} is out of reach of model '{engine.model_name}' "
-                             f"({lo}..{hi}: 24 semitones of shaping around the registers it decodes)")
+                             f"({lo}..{hi}: the shaping's reach around the registers it decodes)")
     chroma = one_hot(note % 12) if engine.bundle.meta.conditioned else engine.targets.chroma
     return chroma, float(note)
 

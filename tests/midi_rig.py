@@ -87,6 +87,9 @@ class NanoKontrol2:
     def close(self) -> None:
         self.unplug()
         if self.leds_in is not None:
+            # the callback first: JACK's thread may still be delivering LED feedback (a close
+            # with the callback set segfaulted once in teardown), as the bridge itself does
+            self.leds_in.cancel_callback()
             self.leds_in.close_port()
             self.leds_in.delete()
             self.leds_in = None

@@ -244,6 +244,17 @@ def test_model_swap_keeps_sounding_without_a_click(bundle, models_dir):
     assert rms_db(after) > -60  # still sounding
 
 
+def test_a_swap_to_fewer_units_in_the_same_hop_as_a_target_change_keeps_sounding(bundle, models_dir):
+    """The swap replaces the targets (4 units instead of 8): the hop must follow the new ones."""
+    small = load_bundle(models_dir / "small")
+    e = playing(bundle)
+    send(e, "/latent/0", 0.9)  # a target change not yet rendered ...
+    e.swap_model(small)  # ... and the swap, both taken by the next hop
+    x = e.render(SR // 2)
+    assert e.model_name == "small" and len(e.targets.latent) == 4
+    assert e.stats.nonfinite_frames == 0 and rms_db(x[SR // 4 :]) > -60
+
+
 def test_snapshot_and_restore_round_trip(bundle):
     e = playing(bundle)
     send(e, "/latent", *[0.1 * k for k in range(8)])

@@ -365,9 +365,10 @@ def test_keyboard_notes_mod_wheel_and_pitch_bend(wide_model, tmp_path):
         r.ctl.send([0x93, ref + 12, 100])  # note on, channel 4 (the keyboard mapping takes any)
         r.sent(1)
         assert r.t.playing and r.t.note == ref + 12
-        expected_chroma, expected_tr = protocol.note_to_pitch(r.engine, ref + 12)
-        assert r.t.transpose == expected_tr
-        r.ctl.send([0xE3, 0x7F, 0x7F])  # pitch bend fully up: +2 from the note's transpose
+        expected_chroma, expected_pitch = protocol.note_to_pitch(r.engine, ref + 12)
+        assert r.t.pitch == expected_pitch and r.t.chroma == expected_chroma
+        expected_tr = r.t.transpose  # the note sets the pitch; /transpose is the offset from it
+        r.ctl.send([0xE3, 0x7F, 0x7F])  # pitch bend fully up: +2 on the transpose offset
         r.sent(2)
         assert r.t.transpose == pytest.approx(expected_tr + 2.0)
         r.ctl.send([0xE3, 0x00, 0x40])  # centre: back to the note
