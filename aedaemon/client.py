@@ -292,6 +292,10 @@ class _Addresses:
     def tilt(self, db_per_octave: float):
         return self._send("/tilt", [float(db_per_octave)])
 
+    def tune(self, a4_hz: float):
+        """The A4 reference every played pitch is relative to (400..480 Hz, default 440)."""
+        return self._send("/tune", [float(a4_hz)])
+
     def note(self, note: int, velocity: Optional[int] = None):
         return self._send("/note", [int(note)] if velocity is None else [int(note), int(velocity)])
 

@@ -621,7 +621,7 @@ def _state_echoes(t) -> list:
         + [Reply(f"/mute/{i}", (int(t.mute[i]),)) for i in range(n)]
         + [Reply("/chroma", chroma_value(tuple(t.chroma))), Reply("/transpose", (t.transpose,)),
            Reply("/freq_shift", (t.freq_shift,)), Reply("/gain", (t.gain,)), Reply("/glide", (t.glide,)),
-           Reply("/tilt", (t.tilt,)), Reply("/play", (int(t.playing),))]
+           Reply("/tilt", (t.tilt,)), Reply("/tune", (t.tune,)), Reply("/play", (int(t.playing),))]
     )
 
 

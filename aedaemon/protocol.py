@@ -641,9 +641,9 @@ ADDRESSES: tuple[Entry, ...] = (
           h_note),
     Entry("/note_off", "i", "action", "release that note if it is the one sounding", h_note_off),
     # transport and actions
-    Entry("/play", "[i]", "state", "start (fade in); /play 0 stops", h_play, lambda e, _i: (int(e.targets.playing),)),
+    Entry("/play", "[i]", "state", "start (a 3 ms attack from silence); /play 0 stops (30 ms fade)", h_play, lambda e, _i: (int(e.targets.playing),)),
     Entry("/stop", "", "action", "fade out to silence", h_stop),
-    Entry("/panic", "", "action", "silence at once, clear scheduled bundles", h_panic),
+    Entry("/panic", "", "action", "silence at once; untimed it also drops everything scheduled, timetagged it keeps what comes after it", h_panic),
     Entry("/reset", "", "action", "units back to the model's default latent, scales 1, mutes off", h_reset),
     Entry("/zero", "", "action", "every latent unit to 0", h_zero),
     Entry("/preset/save", "s", "session", "save the current sound as a named preset", _named("/preset/save", "preset_save", "preset name", timed=True)),

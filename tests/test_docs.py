@@ -181,7 +181,7 @@ def test_planned_addresses_are_not_in_the_table():
     planned = _section(PROTOCOL_DOC.read_text(encoding="utf-8"), "## Planned")
     rows = [line.split("|")[2] for line in planned.splitlines() if line.startswith("| ") and line.count("|") == 3]
     named = {a for row in rows for a in re.findall(r"`(/[a-z_/]+)`", row)}
-    assert {"/tune", "/voices", "/input/open"} <= named
+    assert {"/voices", "/input/open"} <= named
     implemented = {e.pattern for e in ADDRESSES}
     assert not named & implemented, (
         f"docs/protocol.md lists {sorted(named & implemented)} as planned, but the daemon has them: "
