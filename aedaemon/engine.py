@@ -36,11 +36,9 @@ GLIDE_RANGE = (0.0, 60.0)
 TILT_RANGE = (-12.0, 12.0)
 TUNE_RANGE = (400.0, 480.0)  # A4 reference, Hz
 DEFAULT_TUNE = 440.0
-# the shaping correction (played pitch − tracked pitch) stays within the transpose range, with
-# one semitone to spare for a decoded register that is a little flat or sharp; beyond it the
-# note sounds in the nearest octave that is (right pitch class, octave folded)
-# how far shaping may move a decoded frame to reach the played pitch: four octaves either way
-# (peak-locked shifting keeps partials whole; the /transpose offset alone stays within ±24)
+# how far the shaping correction (played pitch + /transpose − tracked pitch) may move a decoded
+# frame: four octaves either way (peak-locked shifting keeps partials whole; the /transpose
+# offset alone stays within ±24); beyond it the note sounds in the nearest octave in reach
 CORRECTION_RANGE = (-48.0, 48.0)
 ONSET_ATTACK = 0.003  # seconds: raised-cosine attack of a note that starts from silence
 DEFAULT_LEVEL = 0.25  # output amplitude of a partial whose normalised magnitude is 1
@@ -515,7 +513,7 @@ class Engine:
 
     def _correction(self, t: Targets) -> float:
         """Shaping transpose that makes the raw frame sound the played pitch + /transpose
-        (both against the A4 of /tune), folded by octaves into the transpose range."""
+        (both against the A4 of /tune), folded by octaves into CORRECTION_RANGE."""
         target_hz = midi_to_hz(float(self._pitch.value) + float(self._transpose.value), t.tune)
         shift = 12.0 * math.log2(target_hz / self._frame_hz())
         return fold_octaves(shift, *CORRECTION_RANGE)
