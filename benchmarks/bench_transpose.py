@@ -8,19 +8,28 @@ energy-weighted RMS distance from the harmonic grid (goal ≤ 20 cents) and leve
 (RMS, goal ±2 dB; BS.1770 loudness printed beside it: its K-weighting is not flat, so moving
 partials two octaves down or up changes LUFS even at equal energy). The same sweep runs with the
 old frequency-axis resampling (`AxisScalingShaper`, kept here for reference), and the time per
-`apply` of both is measured in the same process (interleaved rounds, minima).
+`apply` is measured in the same process (interleaved rounds, minima of thread CPU time) for the
+shipped shaper, the frozen first peak-locked implementation (benchmarks/shaping_reference.py,
+`ReferenceShaper`: the same output up to rounding, tests/test_shaping_equivalence.py) and the
+axis scaling, with ratios. `--profile` adds the time of every statement of the shaper's
+analysis and shift (instrumented copies, minima over rounds; the instrumentation adds ~0.1 µs
+a statement).
 
 Rendering bypasses the Engine's /transpose on purpose: what the engine adds to the transpose
 (pitch tracking) is not what is measured here.
 
 Usage: python benchmarks/bench_transpose.py [--model DIR] [--latents N] [--quick] [--json FILE]
+                                           [--timing-only] [--profile] [--rounds N]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -29,6 +38,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sound_analysis as sa  # noqa: E402
+from shaping_reference import ReferenceShaper  # noqa: E402
+
+import aedaemon.dsp.shaping as shaping  # noqa: E402
 
 from aedaemon.dsp.phase import make_phase  # noqa: E402
 from aedaemon.dsp.shaping import SpectralShaper  # noqa: E402
@@ -147,26 +159,93 @@ def summary(rows: list[dict]) -> dict:
     }
 
 
-def timing(frames: list[np.ndarray], rounds: int = 30, steps=(-24, -12, -7, -1.5, 3.3, 7, 12, 24)) -> dict:
-    """µs per apply, peak-locked vs axis scaling, interleaved rounds, minimum over rounds of the
-    mean per call, in thread CPU time (wall time on a loaded machine measures the load). "new frame": every call gets another frame and another transpose (the latent
-    moves every hop); "glide": the same frame with a new transpose every call."""
+TIMING_STEPS = (-24, -12, -7, -1.5, 3.3, 7, 12, 24)
+
+
+def timing_calls(frames: list[np.ndarray], case: str, steps=TIMING_STEPS) -> list[tuple[np.ndarray, float]]:
+    """ "new frame": every call gets another frame and another transpose (the latent moves
+    every hop); "glide": the same frame with a new transpose every call (transpose-only)."""
+    if case == "new frame":
+        return [(f, t) for t in steps for f in frames]
+    return [(f, t + 0.01 * k) for f in frames for t in steps for k in range(4)]
+
+
+def timing(frames: list[np.ndarray], rounds: int = 30, steps=TIMING_STEPS) -> dict:
+    """µs per apply: the shipped shaper ("new"), the frozen first peak-locked implementation
+    ("reference") and the axis scaling ("axis"), interleaved rounds in this process, minimum
+    over rounds of the mean per call, in thread CPU time (wall time on a loaded machine
+    measures the load); ratios new / reference and new / axis."""
     res = {}
     for case in ("new frame", "glide"):
-        new, old = SpectralShaper(N_FFT, SR), AxisScalingShaper(N_FFT, SR)
-        if case == "new frame":
-            calls = [(f, t) for t in steps for f in frames]
-        else:
-            calls = [(f, t + 0.01 * k) for f in frames for t in steps for k in range(4)]
-        best = {"new": np.inf, "old": np.inf}
+        shapers = {"new": SpectralShaper(N_FFT, SR), "reference": ReferenceShaper(N_FFT, SR), "axis": AxisScalingShaper(N_FFT, SR)}
+        calls = timing_calls(frames, case, steps)
+        best = dict.fromkeys(shapers, np.inf)
         for i in range(rounds):
-            for name, sh in (("new", new), ("old", old)):
+            for name, sh in shapers.items():
                 t0 = time.thread_time()  # CPU time of this thread: other processes' load left out
                 for f, t in calls:
                     sh.apply(f, transpose=t + 1e-9 * i)  # a fresh transpose: the old grid is rebuilt too
                 best[name] = min(best[name], (time.thread_time() - t0) / len(calls))
-        res[case] = {"new_us": best["new"] * 1e6, "old_us": best["old"] * 1e6, "ratio": best["new"] / best["old"]}
+        res[case] = {f"{k}_us": v * 1e6 for k, v in best.items()}
+        res[case]["ratio_vs_reference"] = best["new"] / best["reference"]
+        res[case]["ratio_vs_axis"] = best["new"] / best["axis"]
     return res
+
+
+def _instrumented(cls, name: str, record: list) -> tuple[object, list[str]]:
+    """A copy of method `name` that appends (perf_counter, statement #) after each top-level
+    statement of its body to `record`; the statements' first lines."""
+    src = textwrap.dedent(inspect.getsource(getattr(cls, name)))
+    fn = ast.parse(src).body[0]
+    body, labels = [ast.parse("_rec((_clock(), -1))").body[0]], []
+    for st in fn.body:
+        labels.append(ast.get_source_segment(src, st).split("\n")[0].strip())
+        body += [st, ast.parse(f"_rec((_clock(), {len(labels) - 1}))").body[0]]
+    fn.body = body
+    mod = ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))
+    env = dict(vars(shaping), _clock=time.perf_counter, _rec=record.append)
+    exec(compile(mod, f"<instrumented {name}>", "exec"), env)
+    return env[name], labels
+
+
+def profile(frames: list[np.ndarray], rounds: int = 30) -> dict:
+    """Per statement of SpectralShaper._analyse and ._peak_shift: µs per apply (minimum over
+    rounds of the per-round mean), for both timing cases."""
+    out = {}
+    for case in ("new frame", "glide"):
+        sh = SpectralShaper(N_FFT, SR)
+        rec_a, rec_s = [], []
+        fa, la = _instrumented(SpectralShaper, "_analyse", rec_a)
+        fs, ls = _instrumented(SpectralShaper, "_peak_shift", rec_s)
+        sh._analyse = fa.__get__(sh)
+        sh._peak_shift = fs.__get__(sh)
+        calls = timing_calls(frames, case)
+        best_a, best_s = {}, {}
+        for i in range(rounds):
+            rec_a.clear()
+            rec_s.clear()
+            for f, t in calls:
+                sh.apply(f, transpose=t + 1e-9 * i)
+            for rec, best in ((rec_a, best_a), (rec_s, best_s)):
+                tot: dict[int, float] = {}
+                for (t0, _), (t1, k) in zip(rec[:-1], rec[1:]):
+                    if k >= 0:
+                        tot[k] = tot.get(k, 0.0) + t1 - t0
+                for k, v in tot.items():
+                    best[k] = min(best.get(k, np.inf), v / len(calls) * 1e6)
+        out[case] = {"_analyse": [(la[k], best_a[k]) for k in sorted(best_a)],
+                     "_peak_shift": [(ls[k], best_s[k]) for k in sorted(best_s)]}  # fmt: skip
+    return out
+
+
+def print_profile(prof: dict, min_us: float = 0.5) -> None:
+    for case, parts in prof.items():
+        for part, rows in parts.items():
+            total = sum(us for _, us in rows)
+            print(f"profile ({case}) {part}: {total:.1f} µs per apply (statements ≥ {min_us} µs:)")
+            for label, us in rows:
+                if us >= min_us:
+                    print(f"  {us:6.2f}  {label[:90]}")
 
 
 def main(argv=None) -> int:
@@ -175,12 +254,21 @@ def main(argv=None) -> int:
     ap.add_argument("--latents", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="steps -24, -12, -7, 0, 7, 12, 24 only")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--timing-only", action="store_true", help="time apply (and --profile), no listening sweeps")
+    ap.add_argument("--profile", action="store_true", help="per-statement time of the shaper")
+    ap.add_argument("--rounds", type=int, default=30)
     args = ap.parse_args(argv)
     steps = [-24, -12, -7, 0, 7, 12, 24] if args.quick else list(range(-24, 25))
     frames = decoded_frames(args.model, args.latents)
-    results = {"timing": timing([m for _, m in frames])}
+    results = {"timing": timing([m for _, m in frames], rounds=args.rounds)}
     for case, t in results["timing"].items():
-        print(f"apply ({case}): peak-locked {t['new_us']:.1f} µs, axis scaling {t['old_us']:.1f} µs (ratio {t['ratio']:.2f})")
+        print(f"apply ({case}): peak-locked {t['new_us']:.1f} µs, first peak-locked {t['reference_us']:.1f} µs"
+              f" (ratio {t['ratio_vs_reference']:.2f}), axis scaling {t['axis_us']:.1f} µs (ratio {t['ratio_vs_axis']:.2f})")
+    if args.profile:
+        results["profile"] = profile([m for _, m in frames], rounds=args.rounds)
+        print_profile(results["profile"])
+    if args.timing_only:
+        frames = []
     for name, mag in frames:
         for label, sh in (("axis scaling", AxisScalingShaper(N_FFT, SR)), ("peak-locked", SpectralShaper(N_FFT, SR))):
             rows = sweep(mag, steps, sh)

@@ -46,8 +46,19 @@ a frame is kept while only the transpose changes, e.g. during a glide):
    through the peaks' log amplitudes; every moved partial (and noise bin) is multiplied by
    envelope(new frequency) / envelope(old), so partials slide under the original envelope.
 
-The axis grid and the tilt curve only change when their parameters do, so they are cached; a
-frame with all three neutral is passed through untouched.
+Cost. While the latent moves, `apply` runs every hop on a new frame, so it is written for the
+number of numpy calls (~1 µs each on ~100 elements), not for array sizes: everything runs on the
+live bins or the peaks; per frame, a handful of gathers give all per-bin tables (neighbours by a
+strided view, the regions' quantities by one `take` of a stacked table); regions by two
+`searchsorted` on integer keys (2·bin against the sums of neighbouring peaks); per region sums
+by `np.bincount`; what only depends on the frame (log magnitudes, their differences to the bin
+below, each bin's peak position, the regions' energies) is kept for transpose-only calls; the
+axis-scaled noise is computed only over the output bins its input bins reach (an exact span of
+the grid, not all 2049 bins) and added as power to the scattered partials before one square
+root. The arithmetic is the same as the first implementation (kept as
+benchmarks/shaping_reference.py) up to rounding (tests/test_shaping_equivalence.py: within
+1e-12 of the frame maximum on decoded and synthetic frames). A frame with all three neutral is
+passed through untouched; the tilt curve is cached.
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 ACTIVE_FLOOR_DB = -90.0  # bins further below the frame maximum are treated as zero
 PARABOLA_FLOOR_DB = -40.0  # log floor (relative to the peak) for the fractional position
@@ -66,7 +78,11 @@ _ACTIVE_FLOOR = 10.0 ** (ACTIVE_FLOOR_DB / 20.0)
 _LOBE_FLOOR = 10.0 ** (LOBE_FLOOR_DB / 20.0)
 _PROMINENCE = 10.0 ** (-TONAL_PROMINENCE_DB / 20.0)
 _PARABOLA_FLOOR = 10.0 ** (PARABOLA_FLOOR_DB / 20.0)
-_NEIGHBOURS = np.arange(-2, 3)
+# [2(l0 + l1), l0 - l1] of the neighbours' log magnitudes in one product (exact: ×2, ×±1)
+_PARABOLA = np.array([[2.0, 1.0], [2.0, -1.0]])
+
+# what the analysis found (transpose-independent)
+_PASS, _SILENT, _AXIS, _PEAKS = range(4)
 
 
 class SpectralShaper:
@@ -75,219 +91,265 @@ class SpectralShaper:
         self.bin_hz = sample_rate / n_fft
         self.formants = bool(formants)
         self._bins = np.arange(n, dtype=np.float64)
-        self._out = np.zeros(n)
-        self._tmp = np.zeros(n)
-        self._grid_key: float | None = None
-        self._lo = np.zeros(n, dtype=np.intp)
-        self._hi = np.ones(n, dtype=np.intp)
-        self._src = np.zeros(n)
-        self._frac = np.zeros(n)
-        self._valid = np.ones(n, dtype=bool)
+        # the output with one slot either side: targets below bin 0 / past Nyquist land there
+        self._ext = np.zeros(n + 2)
+        self._out = self._ext[1 : n + 1]
         self._tilt_key: float | None = None
         self._tilt = np.ones(n)
-        # peak-locked shift: frame with 2 zero bins either side, masks, noise-like part
+        # the frame with two zero bins either side; _win[j] = m[j-2 … j+2] for frame bin j
         self._pad = np.zeros(n + 4)
-        self._live = np.zeros(n + 4, dtype=bool)
-        self._frame = np.zeros(n)  # the frame last analysed
-        self._have_frame = False
-        self._an: dict = {}
-        self._pad_noise = np.zeros(n + 4)  # noise-like bins of the frame, padded like _pad
-        self._noise = self._pad_noise[2:-2]
-        self._noise_out = np.zeros(n)
+        self._win = sliding_window_view(self._pad, 5)
+        self._frame = self._pad[2:-2]  # the frame last analysed (a view)
+        self._analysed: bool | None = None  # the formants flag of that analysis (None: none)
+        self._probe = 0  # the frame's maximum bin: a new frame almost surely differs there
+        self._gt = np.zeros(n + 1, dtype=bool)
+        self._live = np.zeros(n, dtype=bool)
+        # noise-like bins (frame bins, two zeros past Nyquist)
+        self._noise = np.zeros(n + 2)
+        self._kind = _SILENT
+        self._has_noise = False
+        self._j0 = self._j1 = 0  # lowest and highest noise-like bin
 
-    # ---- axis scaling (noise-like regions) ---------------------------------------------
-
-    def _grid(self, semitones: float) -> None:
-        # recomputed every frame while a transpose glides: few, in-place vector steps
-        if self._grid_key == semitones:
-            return
-        src = np.multiply(self._bins, 2.0 ** (-semitones / 12.0), out=self._src)
-        lo = self._lo
-        lo[:] = src  # truncation = floor: src >= 0
-        np.less(lo, self.n_bins - 1, out=self._valid)
-        np.minimum(lo, self.n_bins - 2, out=lo)
-        np.subtract(src, lo, out=self._frac)
-        self._frac *= self._valid  # 0 past the top bin (out[k] there is zeroed anyway)
-        np.add(lo, 1, out=self._hi)
-        self._grid_key = semitones
-
-    def _scale_axis(self, src: np.ndarray, semitones: float, out: np.ndarray) -> np.ndarray:
-        """out[k] = src[k / r] / √r (linear interpolation): the band keeps its energy."""
-        self._grid(semitones)
-        np.take(src, self._lo, out=out)
-        np.take(src, self._hi, out=self._tmp)
-        self._tmp -= out
-        self._tmp *= self._frac
-        out += self._tmp
-        out *= self._valid
-        out *= 2.0 ** (-semitones / 24.0)
-        return out
-
-    # ---- peak-locked shift -------------------------------------------------------------
+    # ---- analysis (everything that does not depend on the transpose) -------------------
 
     def _analyse(self, mag: np.ndarray) -> None:
-        """Peaks, regions, tonal/noise, log magnitudes of the frame: everything that does not
-        depend on the transpose (kept while the frame stays the same, e.g. during a glide)."""
         n = self.n_bins
-        pad = self._pad  # the frame with two zero bins either side (float64)
+        pad = self._pad
         pad[2:-2] = mag
-        self._frame[:] = pad[2:-2]
-        self._have_frame = True
-        top = float(pad.max())
-        an = self._an
-        an.clear()
+        self._analysed = self.formants
+        i = int(pad.argmax())  # the first NaN if any (as max() would give NaN); faster
+        top = float(pad[i])
+        self._probe = min(max(i - 2, 0), n - 1)
         if not math.isfinite(top):
-            an["kind"] = "pass"  # NaN/inf: passed on for the engine's guard to see
+            self._kind = _PASS  # NaN/inf: passed on for the engine's guard to see
             return
         if not top > 0.0:
-            an["kind"] = "silent"
+            self._kind = _SILENT
             return
-        # live bins: above the floor, plus one bin to the right of each run (where a run's
-        # fractional shift spills over); indices are into pad (frame bin + 2) from here on
-        live = self._live
-        np.greater(pad, top * _ACTIVE_FLOOR, out=live)
-        np.logical_or(live[1:], live[:-1], out=live[1:])
-        live[n + 2 :] = False
-        act = live.nonzero()[0]
-        nb = pad[act[:, None] + _NEIGHBOURS]  # (live bins, 5): m[k-2] … m[k+2]
-        ma = nb[:, 2].copy()
+        # live bins: above the floor, or right after such a bin (where a run's fractional
+        # shift spills over); frame bins 0 … n-1
+        gt = np.greater(pad[1 : n + 2], top * _ACTIVE_FLOOR, out=self._gt)
+        act = np.logical_or(gt[1:], gt[:-1], out=self._live).nonzero()[0]
+        nb = self._win[act]  # (live bins, 5): m[k-2] … m[k+2]
         # peaks: larger than the two bins below, at least as large as the two above (argmax
         # returns the first maximum: exactly that rule)
         pkc = (nb.argmax(axis=1) == 2).nonzero()[0]  # peaks as indices into the live bins
         npk = len(pkc)
         if not npk:
-            an["kind"] = "axis"
+            self._set_noise(self._frame, 0, n - 1)
+            self._kind = _AXIS
             return
         # fractional positions: parabola through the log magnitudes relative to the peak,
-        # the neighbours floored PARABOLA_FLOOR_DB below it (a lobe next to an exact zero);
-        # a strict maximum keeps the vertex within ±0.5 bin
+        # the neighbours floored PARABOLA_FLOOR_DB below it (a lobe next to an exact zero)
         q = nb[pkc]
         pv = q[:, 2]
         rel = q[:, 1:4:2] / pv[:, None]
         np.maximum(rel, _PARABOLA_FLOOR, out=rel)
         np.log(rel, out=rel)
-        den = rel.sum(axis=1)
-        np.minimum(den, -1e-12, out=den)
-        den *= 2.0
-        frac = rel[:, 0] - rel[:, 1]
-        frac /= den
+        dn = np.dot(rel, _PARABOLA)  # [2(l0 + l1), l0 - l1]
+        den = dn[:, 0]
+        np.minimum(den, -2e-12, out=den)
         pk = act[pkc]
-        pos = pk + frac  # pad coordinates
-        # regions of influence: split midway between neighbouring peaks (in a sparse frame
-        # that is inside the zero run between them)
-        bounds = np.empty(npk)
-        bounds[0] = -1.0
-        np.add(pk[:-1], pk[1:], out=bounds[1:])
-        bounds[1:] *= 0.5
-        st = np.searchsorted(act, bounds)  # first live bin of each region
-        rid = np.searchsorted(bounds[1:], act, side="right")  # region of each live bin
-        # adjacency: live bin i+1 is the next bin and in the same region as live bin i
+        # per region: [peak · lobe floor, peak position, noise-like]
+        tab = np.empty((npk, 3))
+        pos = tab[:, 1]
+        np.divide(dn[:, 1], den, out=pos)
+        pos += pk
+        # regions of influence, split midway between neighbouring peaks: bin k belongs to
+        # region #{j: pk[j-1] + pk[j] <= 2k} (integer keys, no halves); sf = [-1, those
+        # sums, beyond the last bin], so st = [0, first live bin of regions 1 …, L]
+        nl = len(act)
+        sf = np.empty(npk + 1, dtype=np.intp)
+        sf[0] = -1
+        sf[npk] = 2 * n
+        np.add(pk[:-1], pk[1:], out=sf[1:npk])
+        act2 = act + act
+        rid = sf[1:npk].searchsorted(act2, "right")
+        st = act2.searchsorted(sf)
+        st1 = st[1:npk]
+        ma = nb[:, 2]
+        # valleys: the magnitude where a region starts, 0 right after a zero run (or where
+        # live bins are not neighbours) and past the last region; the higher of the two
         adj = act[1:] - act[:-1] == 1
-        # valleys: the magnitude where a region starts, 0 right after a zero run
-        cost = np.empty(len(act) + 1)
-        cost[0] = ma[0] if act[0] == 2 else 0.0
-        np.multiply(ma[1:], adj, out=cost[1:-1])
-        cost[-1] = 0.0
-        cs = cost[np.append(st, len(act))]
-        valley = np.maximum(cs[:-1], cs[1:])  # the higher of each peak's two valleys
-        adj &= rid[1:] == rid[:-1]
-        # tonal: prominent (valleys ≥ 15 dB down) and narrow (participation width ≤ 8 bins)
+        cost = np.empty(nl + 1)
+        cost[0] = float(ma[0]) if act[0] == 0 else 0.0
+        cost[nl] = 0.0
+        np.multiply(ma[1:], adj, out=cost[1:nl])
+        sv = cost[st]
+        # tonal: narrow (participation width (Σm)²/Σm² ≤ 8 bins) and prominent (valleys at
+        # least 15 dB down): [s², valley] <= [8 e, peak · prominence]
+        x = np.empty((2, npk))
+        y = np.empty((2, npk))
         e_in = np.bincount(rid, weights=ma * ma, minlength=npk)
         s_in = np.bincount(rid, weights=ma, minlength=npk)
-        s_in *= s_in
-        tonal = s_in <= TONAL_MAX_WIDTH * e_in
-        tonal &= valley <= pv * _PROMINENCE
-        # R: log magnitude above the region's floor (LOBE_FLOOR_DB below its peak), >= 0
-        R = ma / (pv * _LOBE_FLOOR)[rid]
-        np.maximum(R, 1.0, out=R)  # x / x is exactly 1: a bin at or below the floor gets R = 0
-        np.log(R, out=R)
-        Rp = R[:-1] * adj  # the bin below, in the same region (0 elsewhere)
-        pos -= 2.0  # frame bins
-        an.update(kind="peaks", act=act, pos=pos, rid=rid, R=R, Rp=Rp, e_in=e_in, npk=npk, lpv=None)
-        if self.formants:
-            an["lpv"] = np.log(pv)
-        if tonal.all():
-            an["tonal"] = None
+        np.multiply(s_in, s_in, out=x[0])
+        np.maximum(sv[:-1], sv[1:], out=x[1])
+        np.multiply(e_in, TONAL_MAX_WIDTH, out=y[0])
+        np.multiply(pv, _PROMINENCE, out=y[1])
+        c = x <= y
+        tonal = c[0] & c[1]
+        ntonal = int(np.count_nonzero(tonal))
+        np.multiply(pv, _LOBE_FLOOR, out=tab[:, 0])
+        if ntonal < npk:
+            np.logical_not(tonal, out=tab[:, 2])
+        per_bin = tab.take(rid, axis=0)  # (live bins, 3)
+        # 2R: twice the log magnitude above the region's floor (LOBE_FLOOR_DB below its peak),
+        # >= 0; a bin at or below the floor is exactly 0 (x / x is exactly 1)
+        R2 = np.divide(ma, per_bin[:, 0])
+        np.maximum(R2, 1.0, out=R2)
+        np.log(R2, out=R2)
+        R2 *= 2.0
+        # D = 2R of the bin below (same region, neighbour bin; else 0) − 2R: the fractional
+        # shift f interpolates 2R + f·D
+        D = np.empty(nl)
+        D[0] = 0.0
+        np.multiply(R2[:-1], adj, out=D[1:])
+        D[st1] = 0.0
+        D -= R2
+        self._act1, self._rid, self._R2, self._D, self._posb = act + 1, rid, R2, D, per_bin[:, 1]
+        self._npk = npk
+        self._ntonal = ntonal
+        self._pos_last = float(pos[-1])
+        self._act_first, self._act_last = int(act[0]), int(act[-1])
+        self._pos = pos
+        self._lpv = np.log(pv) if self.formants else None
+        self._kind = _PEAKS
+        if ntonal < npk:
+            self._e_in = e_in * tonal  # noise-like regions are not moved: gain 0
+            nm = np.multiply(ma, per_bin[:, 2])
+            iz = nm.nonzero()[0]
+            self._noise.fill(0.0)
+            self._noise[act] = nm
+            self._set_noise(None, int(act[iz[0]]), int(act[iz[-1]]))
         else:
-            an["tonal"] = tonal
-            noisy = ~tonal[rid]
-            noise = self._pad_noise
-            noise[:] = 0.0
-            noise[act[noisy]] = ma[noisy]
-            if not tonal.any():
-                an["kind"] = "axis-noise"
+            self._e_in = e_in
+            self._has_noise = False
+
+    def _set_noise(self, values, j0: int, j1: int) -> None:
+        """Noise-like bins j0 … j1 (values: all of them; None: already in _noise)."""
+        noise = self._noise
+        if values is not None:
+            noise[: self.n_bins] = values
+        self._j0, self._j1 = j0, j1
+        self._has_noise = True
+
+    # ---- axis scaling of the noise-like bins -------------------------------------------
+
+    def _noise_span(self, semitones: float, r: float):
+        """out[k] = noise[k / r] / √r (linear interpolation: the band keeps its energy) over
+        the output bins k whose source interval touches a noise-like bin (elsewhere 0):
+        (k0, values) or None."""
+        n = self.n_bins
+        c = 2.0 ** (-semitones / 12.0)
+        lo_min = max(self._j0 - 1, 0)
+        lo_max = min(self._j1, n - 2)  # a source at or past the top bin gives 0
+        if lo_max < lo_min:
+            return None
+        # k0: the first k with int(k·c) >= lo_min; k1: the first with int(k·c) > lo_max
+        k0 = min(int(math.ceil(lo_min / c)), n)
+        while k0 > 0 and int((k0 - 1) * c) >= lo_min:
+            k0 -= 1
+        while k0 < n and int(k0 * c) < lo_min:
+            k0 += 1
+        k1 = min(int((lo_max + 1) / c), n)
+        while k1 > k0 and int((k1 - 1) * c) > lo_max:
+            k1 -= 1
+        while k1 < n and int(k1 * c) <= lo_max:
+            k1 += 1
+        if k1 <= k0:
+            return None
+        # np.interp on unit spacing: noise[lo] + (noise[lo + 1] − noise[lo])·(src − lo)
+        val = np.interp(np.multiply(self._bins[k0:k1], c), self._bins[: lo_max + 2], self._noise[: lo_max + 2])
+        val *= 2.0 ** (-semitones / 24.0)
+        if self._lpv is not None and self._kind == _PEAKS:
+            k = self._bins[k0:k1]
+            pos, env = self._pos, self._lpv
+            val *= np.exp(np.interp(k, pos, env) - np.interp(k / r, pos, env))
+        return k0, val
+
+    # ---- peak-locked shift -------------------------------------------------------------
 
     def _peak_shift(self, mag: np.ndarray, semitones: float, out: np.ndarray) -> np.ndarray:
-        n = self.n_bins
-        if not (self._have_frame and self._an.get("formants") == self.formants and np.array_equal(mag, self._frame)):
-            self._analyse(mag)
-            self._an["formants"] = self.formants
-        an = self._an
-        kind = an["kind"]
-        if kind == "pass":
+        m = np.asarray(mag, dtype=np.float64)
+        p = self._probe
+        if not (
+            self._analysed == self.formants
+            and m.shape == self._frame.shape
+            and m[p] == self._frame[p]
+            and m.tobytes() == self._frame.tobytes()
+        ):
+            self._analyse(m)
+        kind = self._kind
+        if kind == _PASS:
             out[:] = self._frame
             return out
-        if kind == "silent":
-            out[:] = 0.0
+        if kind == _SILENT:
+            out.fill(0.0)
             return out
         r = 2.0 ** (semitones / 12.0)
-        if kind == "axis":
-            return self._scale_axis(self._frame, semitones, out)
-        pos, lpv = an["pos"], an["lpv"]
-        if kind == "axis-noise":
-            self._scale_axis(self._noise, semitones, out)
-            if lpv is not None:
-                out *= self._formant_gain_bins(pos, lpv, r)
+        if kind == _AXIS or not self._ntonal:  # no partial: the old axis scaling
+            out.fill(0.0)
+            span = self._noise_span(semitones, r)
+            if span is not None:
+                out[span[0] : span[0] + len(span[1])] = span[1]
             return out
-        act, rid, R, tonal = an["act"], an["rid"], an["R"], an["tonal"]
-        # each tonal region moves by delta = pos * (r - 1) bins: the whole part is an index
-        # offset, the fractional part f a linear interpolation of the log magnitudes R:
-        # value at bin j + shift = (1 - f) R[j] + f R[j - 1]
-        delta = pos * (r - 1.0)
-        shift = np.floor(delta)
-        f = delta - shift
-        shift = shift.astype(np.intp)
-        fb = f[rid]
-        val = R * fb
-        np.subtract(R, val, out=val)
-        fb = fb[1:]
-        fb *= an["Rp"]
-        val[1:] += fb
+        n = self.n_bins
+        rid = self._rid
+        # each region moves by delta = pos · (r − 1) bins: the whole part is an index offset,
+        # the fractional part f a linear interpolation of the log magnitudes:
+        # 2R at bin j + shift = 2R[j] + f·(2R[j − 1] − 2R[j])
+        rm1 = r - 1.0
+        delta = np.multiply(self._posb, rm1)
+        if rm1 > 0.0:
+            f, shift = np.modf(delta)  # delta >= 0: modf is floor and remainder, exactly
+        else:
+            shift = np.floor(delta)
+            f = np.subtract(delta, shift, out=delta)
+        # targets, one up (index 0 collects what falls below bin 0, n + 1 what passes Nyquist)
+        tgt = shift.astype(np.intp)
+        tgt += self._act1
+        low_shift = math.floor(self._pos_last * rm1)  # the last region's: the lowest (r < 1)
+        if rm1 < 0.0:
+            if self._act_first + low_shift < 0:
+                np.maximum(tgt, 0, out=tgt)
+        elif self._act_last + low_shift >= n:
+            np.minimum(tgt, n + 1, out=tgt)
+        f *= self._D
+        f += self._R2
         # squared magnitude above the floor: expm1 keeps a floor value at exactly 0
-        val *= 2.0
-        w = np.expm1(val, out=val)
-        # each moved region keeps its energy (noise-like regions are not moved: gain 0)
-        e = np.bincount(rid, weights=w, minlength=an["npk"])
+        w = np.expm1(f, out=f)
+        # each moved region keeps its energy (noise-like regions: gain 0)
+        e = np.bincount(rid, weights=w, minlength=self._npk)
         np.maximum(e, 1e-300, out=e)
-        g = np.divide(an["e_in"], e, out=e)
-        if tonal is not None:
-            g *= tonal
-        if lpv is not None:
+        g = np.divide(self._e_in, e, out=e)
+        if self._lpv is not None:
+            pos, lpv = self._pos, self._lpv
             g *= np.exp(2.0 * (np.interp(pos * r, pos, lpv) - lpv))
         w *= g[rid]
-        tgt = shift[rid]
-        tgt += act  # pad coordinates: frame bin + 2
-        lift = max(-2 - int(shift[0]), -2 - int(shift[-1]), 0)  # shift is monotonic in the peaks
-        if lift:
-            tgt += lift  # bincount needs indices >= 0; the bins below 0 are cut off below
-        lo = 2 + lift
-        power = np.bincount(tgt, weights=w, minlength=n + lo)
-        # overlapping regions add by power; nothing below bin 0, targets past Nyquist fall off
-        np.sqrt(power[lo : n + lo], out=out)
-        if tonal is not None:
-            nz = self._scale_axis(self._noise, semitones, self._noise_out)
-            if lpv is not None:
-                nz *= self._formant_gain_bins(pos, lpv, r)
-            nz *= nz
-            out *= out
-            out += nz
-            np.sqrt(out, out=out)
+        ext = self._ext
+        ext.fill(0.0)
+        span = self._noise_span(semitones, r) if self._has_noise else None
+        if span is not None:
+            ext[span[0] + 1 : span[0] + 1 + len(span[1])] = span[1]
+        if rm1 >= 0.0:
+            # upwards the regions move apart: every target is hit once (but the cut-off slot)
+            if span is not None:
+                v = ext[tgt]
+                v *= v
+                w += v
+            ext[tgt] = np.sqrt(w, out=w)
+            return out
+        # downwards regions can overlap: they add by power
+        power = np.bincount(tgt, weights=w, minlength=n + 2)
+        if span is not None:
+            k0, val = span
+            seg = power[k0 + 1 : k0 + 1 + len(val)]
+            val *= val
+            seg += val
+            np.sqrt(seg, out=ext[k0 + 1 : k0 + 1 + len(val)])
+        v = power[tgt]
+        ext[tgt] = np.sqrt(v, out=v)
         return out
-
-    def _formant_gain_bins(self, pos: np.ndarray, env_log: np.ndarray, r: float) -> np.ndarray:
-        """Per output bin k: envelope(k) / envelope(k / r)."""
-        k = self._bins
-        return np.exp(np.interp(k, pos, env_log) - np.interp(k / r, pos, env_log))
 
     def _tilt_curve(self, db_per_octave: float) -> np.ndarray:
         if self._tilt_key != db_per_octave:
@@ -308,4 +370,3 @@ class SpectralShaper:
         if tilt != 0.0:
             out *= self._tilt_curve(tilt)
         return out
-
