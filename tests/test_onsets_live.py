@@ -1,0 +1,89 @@
+"""Issue 9 goal, live: timetagged notes from silence, heard from outside (a real daemon on the
+jackd dummy server, its output captured by a JACK input stream in this process, captured
+samples mapped to wall-clock time through JACK's frame clock; benchmarks/bench_onsets_live.py
+has the method and prints the figures).
+
+What the measurement supports (jackd dummy 44.1 kHz / 256, system:playback latency 512):
+  * the clock mapping is good to tens of microseconds (JACK's DLL about a local line, the
+    monotonic/JACK offset scatter);
+  * onsets are steady: within ±0.5 ms of the median (measured spread ~0.2 ms on a quiet
+    machine; under load the odd note lands up to ~1.5 ms early, see the test);
+  * the median is the output latency the daemon does not compensate: its audio clock
+    (AudioOutput.sample_at) takes the sample after the block just handed to PortAudio to be
+    playing at the callback's time, but that sample is heard block + playback latency later
+    (256 + 512 frames = 17.4 ms on this rig; measured +17.3 ms). The test of the absolute
+    goal (median within ±0.5 ms of the timetag) is a strict xfail until that is fixed.
+Notes that an xrun moved (a lost JACK cycle, a daemon underflow) are counted apart, not
+asserted on; at most a few are allowed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+SHIPPED = ROOT / "models" / "default"
+
+pytestmark = pytest.mark.skipif(not (SHIPPED / "model.json").is_file(), reason="needs the shipped model")
+
+NOTES = 20
+
+
+@pytest.fixture(scope="module")
+def live():
+    import bench_onsets_live as bol
+
+    res = bol.measure(SHIPPED, notes=NOTES, lead=0.2)
+    print("\n" + bol.report(res))
+    return res
+
+
+def test_every_note_is_captured_from_silence(live):
+    assert len(live.notes) == NOTES
+    found = [n for n in live.notes if n.heard_error_ms is not None]
+    assert len(found) == NOTES, [n for n in live.notes if n.heard_error_ms is None]
+    # from exact digital silence (>= 10 ms of zeros before the first non-zero sample), and
+    # onset() lands within 0.25 ms after that first sample (the first samples of the 3 ms
+    # raised-cosine attack are below its -60 dB floor)
+    for n in found:
+        assert n.first_nonzero_error_ms is not None, n
+        assert 0.0 <= n.heard_error_ms - n.first_nonzero_error_ms <= 0.25, n
+    assert live.xrun_notes() <= 3, f"{live.xrun_notes()} notes moved by xruns (machine too loaded?)"
+    assert len(live.heard()) >= NOTES - 3
+
+
+def test_the_clock_mapping_is_good_to_tens_of_microseconds(live):
+    # JACK's DLL about a locally fitted line, and the scatter of the monotonic-JACK offset
+    assert live.dll_resid_us_max <= 100.0, live.dll_resid_us_max
+    assert live.offset_scatter_us_rms <= 20.0, live.offset_scatter_us_rms
+
+
+def test_onsets_are_within_half_a_millisecond_of_their_median(live):
+    """Quiet machine: all 20 within ±0.5 ms (spread ~0.2 ms). Under load a note can land up to
+    ~1.5 ms early: the daemon stamps its clock with the callback's wall time, late when its
+    callback waits (GIL, a busy core), which makes notes scheduled then early. So: at least 90 %
+    within ±0.5 ms of the median, and none more than 2 ms off it."""
+    e = live.errors
+    assert e["n"] >= NOTES - 3
+    assert e["within_half_ms_of_median"] >= 0.9, (e, live.heard())
+    assert e["max_dev_from_median"] <= 2.0, (e, live.heard())
+
+
+def test_the_constant_offset_is_the_uncompensated_output_latency(live):
+    """Documents the daemon's current behaviour: late by block + playback latency, less the
+    callback's own delay after its cycle start (a fraction of a millisecond)."""
+    sr = live.sample_rate
+    uncompensated = (live.daemon_block + live.playback_latency_frames) * 1000.0 / sr
+    assert -1.0 <= live.errors["median"] - uncompensated <= 0.25, (live.errors, uncompensated)
+
+
+@pytest.mark.xfail(strict=True, reason="the daemon's audio clock does not compensate the output latency "
+                   "(block + PortAudio's output latency, 17.4 ms on the jackd rig): aedaemon/audio.py sample_at")
+def test_onsets_are_within_half_a_millisecond_of_the_timetag(live):
+    assert abs(live.errors["median"]) <= 0.5
+    assert max(abs(v) for v in live.heard()) <= 0.5
