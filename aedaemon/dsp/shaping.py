@@ -181,17 +181,13 @@ class SpectralShaper:
         np.multiply(ma[1:], adj, out=cost[1:nl])
         sv = cost[st]
         # tonal: narrow (participation width (Σm)²/Σm² ≤ 8 bins) and prominent (valleys at
-        # least 15 dB down): [s², valley] <= [8 e, peak · prominence]
-        x = np.empty((2, npk))
-        y = np.empty((2, npk))
+        # least 15 dB down)
         e_in = np.bincount(rid, weights=ma * ma, minlength=npk)
         s_in = np.bincount(rid, weights=ma, minlength=npk)
-        np.multiply(s_in, s_in, out=x[0])
-        np.maximum(sv[:-1], sv[1:], out=x[1])
-        np.multiply(e_in, TONAL_MAX_WIDTH, out=y[0])
-        np.multiply(pv, _PROMINENCE, out=y[1])
-        c = x <= y
-        tonal = c[0] & c[1]
+        s_in *= s_in
+        tonal = s_in <= TONAL_MAX_WIDTH * e_in
+        valley = np.maximum(sv[:-1], sv[1:])
+        tonal &= valley <= pv * _PROMINENCE
         ntonal = int(np.count_nonzero(tonal))
         np.multiply(pv, _LOBE_FLOOR, out=tab[:, 0])
         if ntonal < npk:
