@@ -160,6 +160,9 @@ class AudioOutput:
         self.render_errors = 0
         self.cpu_load = 0.0  # EMA of render time / hop duration
         self._stamp = (0, time.monotonic())  # (ring.read_pos, monotonic) at the last callback
+        # seconds from a callback's stamp until ring.read_pos is heard: the block just handed
+        # over plus the device's output latency (set when a real stream opens; 0 for the null clock)
+        self.latency = 0.0
         self._stop = threading.Event()
         self._render_thread: Optional[threading.Thread] = None
         self._started = False
@@ -174,9 +177,10 @@ class AudioOutput:
 
     # -- clock
     def sample_at(self, t_mono: float) -> int:
-        """The engine sample the device plays at monotonic time t (extrapolated)."""
+        """The engine sample heard at monotonic time t (extrapolated from the last callback,
+        less the block and device latency between handing a sample over and hearing it)."""
         pos, stamp = self._stamp
-        return pos + int(round((t_mono - stamp) * self.sample_rate))
+        return pos + int(round((t_mono - stamp - self.latency) * self.sample_rate))
 
     def now_sample(self) -> int:
         return self.sample_at(time.monotonic())
@@ -402,8 +406,10 @@ class PortAudioOutput(AudioOutput):
             if k < n:
                 mono[k:n] = 0.0
                 self.ring_underruns += 1
+            if self.callbacks < 16:  # PortAudio's own view of when this buffer is heard
+                self._measure_latency(time_info)
             self.callbacks += 1
-            self._stamp = (self.ring.read_pos, time.monotonic())
+            self._stamp = (self.ring.read_pos, self._stamp_time(k < n))
             if self.channels == 1:
                 return mono[:n].tobytes(), self._continue
             multi = self._multi
@@ -411,6 +417,30 @@ class PortAudioOutput(AudioOutput):
             return multi[:n].tobytes(), self._continue
         except BaseException:  # noqa: BLE001 - nothing may escape into PortAudio
             return bytes(4 * frame_count * self.channels), self._continue
+
+    def _measure_latency(self, time_info) -> None:
+        """latency = the block just handed over + how long until its first sample is heard
+        (outputBufferDacTime − currentTime: 512 frames on the jackd dummy rig, where
+        get_output_latency() says 256)."""
+        try:
+            lead = float(time_info["output_buffer_dac_time"]) - float(time_info["current_time"])
+        except (KeyError, TypeError, ValueError):
+            return
+        if 0.0 <= lead < 1.0:
+            self.latency = self.block / self.sample_rate + lead
+
+    def _stamp_time(self, short: bool) -> float:
+        """The callback's time on the device clock: a callback is only ever woken late (the
+        GIL, a busy core), so follow the lower envelope of the stamps — the time predicted from
+        the previous one at the device's rate, allowing a slow drift — and resynchronise on an
+        underrun, an xrun or a callback that came early."""
+        now = time.monotonic()
+        pos0, t0 = self._stamp
+        predicted = t0 + (self.ring.read_pos - pos0) / self.sample_rate
+        late = now - predicted
+        if short or late < 0.0 or late > 0.5 * self.block / self.sample_rate:
+            return now
+        return predicted + min(late, 2e-5)
 
     def start(self) -> None:
         self.prefill()
@@ -433,6 +463,10 @@ class PortAudioOutput(AudioOutput):
                 f"cannot open output device [{self.device['index']}] {self.device['name']} at "
                 f"{self.sample_rate} Hz, {self.channels} ch, block {self.block}: {exc}; {_describe(devices)}"
             ) from None
+        # ring.read_pos is heard one block (the one just returned) plus the device latency
+        # after its callback: (256 + 512) / 44100 = 17.4 ms on the jackd dummy rig. Until the
+        # first callbacks measure it (_measure_latency), PortAudio's estimate stands in.
+        self.latency = self.block / self.sample_rate + float(self.stream.get_output_latency())
         self._stamp = (self.ring.read_pos, time.monotonic())
         self._started = True
         self._start_render()
