@@ -13,7 +13,6 @@ Usage: python benchmarks/bench_render.py [--model DIR] [--quick] [--json FILE]
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -33,8 +32,9 @@ from aedaemon.dsp.quality import resynthesize, spectral_convergence_db  # noqa: 
 from aedaemon.dsp.stft import stft_magnitude  # noqa: E402
 from aedaemon.engine import Engine, one_hot  # noqa: E402
 from aedaemon.model import load_bundle  # noqa: E402
+from common import bench_arguments  # noqa: E402
 from aedaemon.render import render_to_wav  # noqa: E402
-from aedaemon.synthetic import make_synthetic_bundle, sawtooth  # noqa: E402
+from aedaemon.synthetic import sawtooth  # noqa: E402
 
 SR = 44100
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -157,17 +157,7 @@ def phase_quality(quick: bool) -> list[dict]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=Path("models/default"))
-    ap.add_argument("--quick", action="store_true", help="fewer hops and tones (CI smoke run)")
-    ap.add_argument("--json", type=Path, help="also write the figures here")
-    args = ap.parse_args()
-
-    tmp = None
-    if not (args.model / "model.json").exists():
-        tmp = tempfile.TemporaryDirectory()
-        args.model = make_synthetic_bundle(Path(tmp.name) / "synthetic")
-        print(f"(no model at {args.model}: using a synthetic decoder)")
+    args = bench_arguments(__doc__, "fewer hops and tones (CI smoke run)")
     bundle = load_bundle(args.model)  # as the daemon runs it: the int8 decoder when the model has one
     reference = load_bundle(args.model, precision="float32")  # the seed code's float32 network
     hops = 100 if args.quick else 600
@@ -212,8 +202,6 @@ def main() -> int:
     results["spectral_convergence_db"] = quality
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    if tmp:
-        tmp.cleanup()
     return 0
 
 

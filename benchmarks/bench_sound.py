@@ -27,10 +27,8 @@ Usage: python benchmarks/bench_sound.py [--model DIR] [--quick] [--json FILE]
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -45,8 +43,8 @@ import sound_analysis as sa  # noqa: E402
 from aedaemon.engine import Engine  # noqa: E402
 from aedaemon.errors import ScoreError  # noqa: E402
 from aedaemon.model import load_bundle  # noqa: E402
+from common import bench_arguments  # noqa: E402
 from aedaemon.render import apply_settings, parse_score, sample_time, schedule_score  # noqa: E402
-from aedaemon.synthetic import make_synthetic_bundle  # noqa: E402
 
 PHASES = ("rtpghi", "noise", "canne")
 NOTE_SECONDS = 0.5  # each scored note; the steady part analysed is its last 0.3 s
@@ -267,17 +265,7 @@ def fmt(v: float, spec: str = ".1f") -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=Path("models/default"))
-    ap.add_argument("--quick", action="store_true", help="fewer notes, timbres and steps (under a minute)")
-    ap.add_argument("--json", type=Path, help="also write the figures here")
-    args = ap.parse_args()
-
-    tmp = None
-    if not (args.model / "model.json").exists():
-        tmp = tempfile.TemporaryDirectory()
-        args.model = make_synthetic_bundle(Path(tmp.name) / "synthetic")
-        print(f"(no model at {args.model}: using a synthetic decoder)")
+    args = bench_arguments(__doc__, "fewer notes, timbres and steps (under a minute)")
     bundle = load_bundle(args.model)  # as `aedaemon render` loads it: the int8 decoder when present
     sr, hop = bundle.meta.sample_rate, bundle.meta.hop
     quick = args.quick
@@ -411,8 +399,6 @@ def main() -> int:
     print(f"\n({results['wall_seconds']:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float))
-    if tmp:
-        tmp.cleanup()
     return 0
 
 

@@ -30,3 +30,13 @@ def test_bench_midi_quick_runs_against_virtual_ports():
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "bridge (state - transport)" in res.stdout and "goal:" in res.stdout
+
+
+def test_bench_sound_quick_prints_every_goal(tmp_path):
+    out = tmp_path / "sound.json"
+    res = subprocess.run([sys.executable, "benchmarks/bench_sound.py", "--quick", "--json", str(out)], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    for section in ("pitch:", "transpose on", "loudness at gain 1", "phase methods", "dips at abrupt changes", "onsets:"):
+        assert section in res.stdout
+    assert json.loads(out.read_text())["quick"] is True
