@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .dsp.dynamics import rms_peak_dbfs, soft_limit
+from .dsp.dynamics import LIMIT_KNEE, rms_peak_dbfs, soft_limit, to_dbfs
 from .dsp.loudness import KWeighting
 from .dsp.phase import PHASE_METHODS, make_phase
 from .dsp.pitch import PitchEstimator, midi_to_hz
@@ -97,6 +97,22 @@ class Targets:
         return d
 
 
+_TARGET_FIELDS = frozenset(f.name for f in dataclasses.fields(Targets))
+
+
+def _replace(t: Targets, changes: dict) -> Targets:
+    """dataclasses.replace(t, **changes), without the generic machinery (the render loop's
+    control side calls it every hop when everything moves): Targets has no __post_init__ and
+    no init=False fields, so a copy of its fields with the changes is the same snapshot."""
+    if not changes.keys() <= _TARGET_FIELDS:
+        return dataclasses.replace(t, **changes)  # raises the usual TypeError
+    new = object.__new__(Targets)
+    d = new.__dict__
+    d.update(t.__dict__)
+    d.update(changes)
+    return new
+
+
 class Glide:
     """Linear approach to a target over a number of frames (0 frames = jump next frame)."""
 
@@ -118,6 +134,11 @@ class Glide:
         """Advance one frame; True when the value moved."""
         if self.remaining <= 0:
             return False
+        if self.remaining == 1:
+            # the last step lands on the target (what the general step ends with, below)
+            self.value = self.target.copy()
+            self.remaining = 0
+            return True
         self.value = self.value + (self.target - self.value) / self.remaining
         self.remaining -= 1
         if self.remaining == 0:
@@ -223,7 +244,7 @@ class Engine:
         """Replace target fields atomically; returns the new snapshot."""
         changes.setdefault("transition", None)
         with self.control_lock:
-            self.targets = dataclasses.replace(self.targets, **changes)
+            self.targets = _replace(self.targets, changes)
             return self.targets
 
     def modify(self, fn: Callable[[Targets], dict]) -> Targets:
@@ -231,7 +252,7 @@ class Engine:
         with self.control_lock:
             changes = fn(self.targets)
             changes.setdefault("transition", None)
-            self.targets = dataclasses.replace(self.targets, **changes)
+            self.targets = _replace(self.targets, changes)
             return self.targets
 
     def post(self, fn: Callable[["Engine"], None]) -> None:
@@ -466,9 +487,16 @@ class Engine:
             self._transpose.set(t.transpose, frames)
         if seen is None or t.gain != seen.gain:
             self._gain.set(t.gain, frames)
-        if seen is None or self.played_pitch(t) != self.played_pitch(seen):
-            self._pitch.set(self.played_pitch(t), frames)
+        pitch = self.played_pitch(t)
+        cached = self._seen.extra.get("pitch")  # (snapshot, bundle, its played pitch)
+        if cached is not None and cached[0] is seen and cached[1] is self.bundle:
+            seen_pitch = cached[2]
+        else:
+            seen_pitch = None if seen is None else self.played_pitch(seen)
+        if seen is None or pitch != seen_pitch:
+            self._pitch.set(pitch, frames)
         self._seen.targets = t
+        self._seen.extra["pitch"] = (t, self.bundle, pitch)
 
     def _decode(self) -> np.ndarray:
         """Magnitude for the current (glided) inputs; an LRU cache means equal inputs decode once."""
@@ -563,6 +591,7 @@ class Engine:
         if amp_start == 0.0 and amp_end == 0.0:
             out[:] = 0.0  # silent: no decode, no synthesis
             self._ola.reset()
+            meter = rms_peak_dbfs(out)
         else:
             changed = self._shape(self._decode(), t)
             if starting:
@@ -575,17 +604,27 @@ class Engine:
             out *= hop_out
             if self._attack_from is not None:
                 self._apply_attack(out)
-            if not np.all(np.isfinite(out)):
+            # one max and one min serve the finite check (they propagate NaN and inf), the
+            # limiter's test (nothing above the knee: it leaves the hop as it is) and the meter
+            hi, lo = float(out.max()), float(out.min())
+            if not (math.isfinite(hi) and math.isfinite(lo)):
                 self.stats.nonfinite_frames += 1
                 out[:] = 0.0
                 self._ola.reset()
                 self._phase.reset()
-            soft_limit(out)
+                hi = lo = 0.0
+            peak = max(hi, -lo)
+            if peak > LIMIT_KNEE:
+                soft_limit(out)
+                meter = rms_peak_dbfs(out)
+            else:
+                # rms_peak_dbfs(out), its peak already known
+                meter = (to_dbfs(math.sqrt(float(np.dot(out, out)) / len(out))), to_dbfs(peak))
         self._amp = amp_end
         self.sample_time += self.hop
         st = self.stats
         st.frames += 1
-        st.meter_rms_db, st.meter_peak_db = rms_peak_dbfs(out)
+        st.meter_rms_db, st.meter_peak_db = meter
         spent = time.perf_counter() - started
         st.render_seconds += spent
         st.cpu_load = 0.95 * st.cpu_load + 0.05 * (spent * self.sample_rate / self.hop)

@@ -32,27 +32,44 @@ PHASE_METHODS = ("rtpghi", "noise", "canne")
 _NEG = -np.inf
 
 
-def _clamp_scan(a: np.ndarray, b: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+def _clamp_scan(
+    a: np.ndarray, b: np.ndarray, tmp: np.ndarray, spare: np.ndarray | None = None, longest: int | None = None
+) -> np.ndarray:
     """x[.., v] = max(a[v], min(x[v-1], b[v])) with x[-1] = -inf, in O(n log n) vector steps.
 
     Each step f_v(x) = max(a, min(x, b)) is a clamp; compositions of clamps are clamps:
     (g o f) = (max(a_g, min(a_f, b_g)), min(b_f, b_g)). Scanning that composition and
     applying it to -inf leaves x[v] = the composed a. Works along the last axis (rows are
-    independent scans); `a` and `b` are overwritten.
+    independent scans); `a` and `b` (and `spare`) are overwritten.
+
+    spare: a second buffer like b; the composed b then alternates between the two instead of
+    being updated in place (numpy copies an overlapping in-place operand first). Positions
+    below the step distance are left stale, which is safe: after the step at distance d the
+    stale ones are below 2d - 1, and the next step reads b only at 2d and above.
+    longest: an upper bound of the longest run of finite b values (-inf breaks every path);
+    the steps stop at it instead of testing for it after each step. Both give the same a.
     """
     n = a.shape[-1]
     d = 1
+    src, dst = b, spare
     while d < n:
         # new a[v] = max(a[v], min(a[v-d], b[v])); new b[v] = min(b[v-d], b[v])
-        np.minimum(a[..., :-d], b[..., d:], out=tmp[..., : n - d])
+        np.minimum(a[..., :-d], src[..., d:], out=tmp[..., : n - d])
         np.maximum(a[..., d:], tmp[..., : n - d], out=a[..., d:])
-        # in place on overlapping views: numpy reads them as if copied first (one call, not two)
-        np.minimum(b[..., :-d], b[..., d:], out=b[..., d:])
-        d *= 2
+        d2 = 2 * d
+        if longest is not None and (d2 > longest or d2 >= n):
+            break  # the composed b would not be read again
+        if dst is None:
+            # in place on overlapping views: numpy reads them as if copied first (one call, not two)
+            np.minimum(src[..., :-d], src[..., d:], out=src[..., d:])
+        else:
+            np.minimum(src[..., :-d], src[..., d:], out=dst[..., d:])
+            src, dst = dst, src
+        d = d2
         # b[v] is now the min of the original b over a window of 2d; once every window holds a
         # -inf (a dead bin: paths never cross one), the remaining steps change nothing. A
         # decoded frame is mostly dead bins, so this ends after log2(longest live run) steps.
-        if d < n and b[..., d:].max() == _NEG:
+        if longest is None and d < n and src[..., d:].max() == _NEG:
             break
     return a
 
@@ -111,6 +128,7 @@ class _Base:
         self._mag = np.zeros(self.n_bins, dtype=np.float32)
         self._phase32 = np.zeros(self.n_bins, dtype=np.float32)
         self._trig = np.zeros(self.n_bins, dtype=np.float32)
+        self._part = np.zeros(self.n_bins, dtype=np.complex64)
         self._frames_since_wrap = 0
 
     def reset(self) -> None:
@@ -123,14 +141,24 @@ class _Base:
         if self._frames_since_wrap >= 256:
             np.remainder(self.phase, 2 * np.pi, out=self.phase)
             self._frames_since_wrap = 0
-        np.multiply(magnitude, self._centre_to_start, out=self._mag)
+        mag = self._mag
+        np.multiply(magnitude, self._centre_to_start, out=mag)
+        # the trig only where the (float32) magnitude is not zero: elsewhere the product is 0
+        # (float32 cos/sin cost ~8 µs each over all bins, and decoded frames are ~90 % zeros)
+        nz = mag.nonzero()[0]
+        k = len(nz)
+        ph = self._phase32[:k]
+        ph[:] = self.phase[nz]
         # float32 trig is SIMD-vectorised in numpy and ~10x faster than float64
-        self._phase32[:] = self.phase
-        np.cos(self._phase32, out=self._trig)
-        self._spectrum.real = self._trig
-        np.sin(self._phase32, out=self._trig)
-        self._spectrum.imag = self._trig
-        self._spectrum *= self._mag
+        trig = self._trig[:k]
+        part = self._part[:k]
+        np.cos(ph, out=trig)
+        part.real = trig
+        np.sin(ph, out=trig)
+        part.imag = trig
+        part *= mag[nz]
+        self._spectrum.fill(0.0)
+        self._spectrum[nz] = part
         return self._spectrum
 
     def next(self, magnitude: np.ndarray, changed: bool = True) -> np.ndarray:
@@ -182,28 +210,48 @@ class _GradientMixin:
         self._slog = np.zeros(self.n_bins)
         self._top = 0.0
         self._tgrad = self._tgrad_plus.copy()
+        self._live = np.zeros(self.n_bins, dtype=bool)
+        self._floor_arr = np.zeros(1)
+        self._lr_offsets = np.array([[-1], [1]])
+        self._lcr_offsets = np.array([[-1], [0], [1]])
+        self._curv_pm = np.array([[-self._curv], [self._curv]])
 
     def _log_and_tgrad(self, magnitude: np.ndarray) -> None:
         top = float(magnitude.max()) if magnitude.size else 0.0
         self._top = top
         floor = max(top * self._floor, 1e-30)
-        np.log(np.maximum(magnitude, floor), out=self._slog)
         sl = self._slog
         t = self._tgrad
-        t[1:-1] = sl[2:] - sl[:-2]
-        t[0] = t[-1] = 0.0
-        if self._one_sided:
+        # log s = log(max(s, floor)): the log only of the bins above the floor (a decoded frame
+        # is ~90 % exact zeros, and float64 log is the costliest call here); the rest is log(floor)
+        live = np.greater(magnitude, floor, out=self._live)
+        nl = live.nonzero()[0]
+        fa = self._floor_arr if magnitude.dtype == self._floor_arr.dtype else np.empty(1, magnitude.dtype)
+        fa[0] = floor  # in the frame's precision, as np.maximum(magnitude, floor) would be
+        np.log(fa, out=fa)
+        sl.fill(fa[0])
+        sl[nl] = np.log(magnitude[nl])
+        np.subtract(sl[2:], sl[:-2], out=t[1:-1])
+        if self._one_sided and len(nl):
             # next to a bin at the floor the centred difference reads the floor as part of the
             # lobe; use the one-sided difference corrected by the Gaussian's known curvature
             # (log s = c - k/2 (m - m0)^2: forward difference + k/2, backward - k/2; times 2
-            # here, as the centred difference is not halved)
-            low = magnitude <= floor
-            e_l = np.flatnonzero(low[:-2] > low[1:-1]) + 1  # live bins whose left neighbour is low
-            e_r = np.flatnonzero(low[2:] > low[1:-1]) + 1
-            k = self._curv
-            t[e_l] = 2.0 * (sl[e_l + 1] - sl[e_l]) + k
-            t[e_r] = 2.0 * (sl[e_r] - sl[e_r - 1]) - k
-            t[e_l[low[e_l + 1]]] = 0.0  # a single live bin between two low ones: no slope
+            # here, as the centred difference is not halved). A live bin with both neighbours
+            # low has no slope. Found on the live bins only: their neighbours' state by one
+            # gather (mode clip: the end bins read themselves, so they are never edges).
+            low_lr = live.take(nl + self._lr_offsets, mode="clip")
+            np.logical_not(low_lr, out=low_lr)
+            edge = np.logical_or(low_lr[0], low_lr[1]).nonzero()[0]
+            if len(edge):
+                ev = nl[edge]
+                lr = low_lr[:, edge]
+                s3 = sl.take(ev + self._lcr_offsets, mode="clip")  # s[v-1], s[v], s[v+1]
+                d = s3[1:] - s3[:-1]  # backward, forward difference
+                d *= 2.0
+                d += self._curv_pm  # backward - k, forward + k
+                d[0][lr[0]] = 0.0  # low on both sides: no slope
+                t[ev] = np.where(lr[1], d[0], d[1])
+        t[0] = t[-1] = 0.0
         t *= self._tgrad_mul
         t += self._tgrad_plus
 
@@ -314,9 +362,11 @@ class RTPGHI(_Base, _GradientMixin):
         self._sched_at = 0
         self._prev_power = 0.0
         self._tol = 10.0 ** (tol_db / 20.0)
-        self._slog_hist = np.zeros((2, n))  # log s at n-2, n-1
+        # log s at n-2, n-1 and n in one buffer: the work set gathers all three in one call
+        self._slog3 = np.zeros((3, n))
+        self._slog_hist = self._slog3[:2]
+        self._slog = self._slog3[2]
         self._top_hist = [0.0, 0.0]  # their peaks
-        self._hist_tmp = np.empty((2, n))
         self._prev_mag = np.zeros(n)
         self._prev_tgrad = self._tgrad.copy()
         self._fgrad = np.zeros(n)
@@ -331,12 +381,27 @@ class RTPGHI(_Base, _GradientMixin):
         self._from_left = np.empty(n, dtype=np.float32)
         self._from_right = np.empty(n, dtype=np.float32)
         self._idx = np.arange(n)
+        self._prev_top = 0.0  # max of _prev_mag
+        self._alive = np.zeros(n, dtype=bool)
+        self._dead = np.zeros(n, dtype=bool)
+        self._pair_or = np.zeros(n - 1, dtype=bool)
+        self._ext = np.zeros(n, dtype=bool)
+        self._seed_buf = np.empty(n, dtype=np.float32)
+        self._scan_spare = np.empty(2 * n + 1, dtype=np.float32)
+        self._inc_buf = np.zeros(n)
+        self._dec_buf = np.zeros(n)
+        self._pad8 = np.zeros(n + 2, dtype=np.int8)
+        # the broad-run rule's threshold for each distance, evaluated as the rule writes it
+        d = np.arange(n + 1, dtype=np.float64)
+        self._lobe_table = np.minimum(self._lobe * 0.5 * self._curv * d * (d - 1.0), self._lobe_cap)
+        self._expand_buf = np.empty(n, dtype=np.float32)
 
     def reset(self) -> None:
         super().reset()
         self._sched = ()
         self._prev_power = 0.0
         self._prev_mag[:] = 0.0
+        self._prev_top = 0.0
         self._top_hist = [0.0, 0.0]
         self._steady = 0
 
@@ -351,7 +416,9 @@ class RTPGHI(_Base, _GradientMixin):
         if self._steady >= 2:
             # Same frame three times: fgrad is 0, tgrad and the tree are unchanged, so every
             # bin takes its root's time-integrated phase.
-            self.phase = self.phase[self._root] + self._tgrad[self._root]
+            root = self._root
+            self.phase = self.phase.take(root)
+            self.phase += self._tgrad.take(root)
             return self._scheduled(self._emit(magnitude))
         abrupt = False
         if changed:
@@ -365,17 +432,20 @@ class RTPGHI(_Base, _GradientMixin):
                     # magnitude similarity overstates coherence (overlapping lobes of different
                     # partials): twice the distance, measured on the dips benchmark
                     u = min(1.0, 2.0 * u)
-                    self._sched = tuple(1.0 + u * (g - 1.0) for g in self._tgains)
+                    self._sched = tuple([1.0 + u * (g - 1.0) for g in self._tgains])
                     self._sched_at = 0
-        if changed:
-            self._prev_tgrad[:] = self._tgrad
+            # the previous gradient is kept by swapping buffers: _log_and_tgrad rewrites all of it
+            self._prev_tgrad, self._tgrad = self._tgrad, self._prev_tgrad
             self._log_and_tgrad(magnitude)
+            top = self._top
         else:
             self._prev_tgrad[:] = self._tgrad
+            top = float(magnitude.max()) if magnitude.size else 0.0
         s_log = self._slog
         # Causal 2nd-order backward difference in time, (3 s[n] - 4 s[n-1] + s[n-2]) / 2, on
         # logs floored at one level for all three frames: a bin that was below the floor of a
-        # quiet frame must not read as a huge jump when the level rises.
+        # quiet frame must not read as a huge jump when the level rises (in _integrate, on the
+        # bins that use it).
         log_floor = np.log(max(self._top, *self._top_hist, 1e-30) * self._floor)
         if abrupt:
             # a jump between two timbres is a crossfade of two steady sounds, not an onset: the
@@ -383,96 +453,160 @@ class RTPGHI(_Base, _GradientMixin):
             # (phase slopes of several rad/bin), where the synthesis window silences it
             self._slog_hist[0] = s_log
             self._slog_hist[1] = s_log
-        hist = np.maximum(self._slog_hist, log_floor, out=self._hist_tmp)
-        np.maximum(s_log, log_floor, out=self._fgrad)
-        self._fgrad *= 3.0
-        self._fgrad -= 4.0 * hist[1]
-        self._fgrad += hist[0]
-        self._fgrad *= self._fgrad_mul
-        if self._fclip > 0.0:
-            np.clip(self._fgrad, -self._fclip, self._fclip, out=self._fgrad)
-        self._integrate(magnitude)
+        self._integrate(magnitude, top, log_floor)
         self._slog_hist[0] = self._slog_hist[1]
         self._slog_hist[1] = s_log
         self._top_hist = [self._top_hist[1], self._top]
+        self._prev_top = top
         self._prev_mag[:] = magnitude
         return self._scheduled(self._emit(magnitude))
 
-    def _integrate(self, s: np.ndarray) -> None:
+    def _integrate(self, s: np.ndarray, s_top: float, log_floor: float) -> None:
+        """The propagation on the work set only: the live bins (s >= tol) and their neighbours.
+
+        Every other bin is dead with dead neighbours: seed and expand are -inf around it, so it
+        is a root of itself that takes a random phase, and no path crosses it. The work set is
+        a union of runs, each starting and ending on a dead bin (expand -inf), so the scans on
+        the compacted runs, barriers included, are the full scans restricted to them; the
+        cumulative sums skip only exact zeros, so every value is bit-identical to integrating
+        all bins (benchmarks/phase_reference.py, tests/test_phase_equivalence.py).
+        """
         n = self.n_bins
-        top = max(float(s.max()), float(self._prev_mag.max()), 1e-30)
+        top = max(s_top, self._prev_top, 1e-30)
         tol = top * self._tol
-        alive = s >= tol
-        # heap priorities: a bin can be seeded from the previous frame (priority = its old
-        # magnitude); bins with no usable predecessor get a tiny priority ordered by their own
-        # magnitude, so the loudest of them roots its neighbourhood (the heap's restart rule).
-        # float32 throughout the ordering: only comparisons matter, and one precision for
-        # every comparison keeps the propagation tree free of cycles.
-        seed = np.where(self._prev_mag >= tol, self._prev_mag, s * (1e-3 * tol / top)).astype(np.float32)
-        seed[~alive] = _NEG
-        expand = np.where(alive, s, _NEG).astype(np.float32)
-        a, b, tmp = self._scan
-        # left-to-right: L[v] = max(seed[v], min(L[v-1], expand[v-1])); mirrored after the barrier
-        a[:n] = seed
-        a[n] = _NEG
-        a[n + 1 :] = seed[::-1]
-        b[0] = _NEG
-        b[1:n] = expand[:-1]
-        b[n] = _NEG
-        b[n + 1] = _NEG
-        b[n + 2 :] = expand[::-1][:-1]
-        reach = _clamp_scan(a, b, tmp)
-        from_left, from_right = self._from_left, self._from_right
-        from_left[0] = _NEG
-        np.minimum(reach[: n - 1], expand[:-1], out=from_left[1:])
-        from_right[-1] = _NEG
-        np.minimum(reach[n + 1 :][::-1][1:], expand[1:], out=from_right[:-1])
-        is_root = (seed >= from_left) & (seed >= from_right)
-        is_left = ~is_root & (from_left >= from_right)
-        is_right = ~is_root & ~is_left
-        idx = self._idx
-        # roots: trapezoidal time integration from the previous frame
-        phase = self.phase + 0.5 * (self._prev_tgrad + self._tgrad)
-        # chains going up in frequency: phi[v] = phi[v-1] + (fgrad[v-1] + fgrad[v]) / 2
-        pair = self._fgrad[:-1] + self._fgrad[1:]
-        pair *= 0.5  # the trapezoid between neighbouring bins, used by both directions
-        inc = np.zeros(n)
-        np.multiply(pair, is_left[1:], out=inc[1:])
-        up = np.cumsum(inc)
-        anchor = np.maximum.accumulate(np.where(is_left, 0, idx))
-        phase_up = phase[anchor] + up - up[anchor]
-        # chains going down: phi[v] = phi[v+1] - (fgrad[v] + fgrad[v+1]) / 2
-        dec = np.zeros(n)
-        np.multiply(pair, is_right[:-1], out=dec[:-1])
-        down = np.cumsum(dec[::-1])[::-1]  # down[v] = sum_{k>=v} dec[k]
-        anchor_r = np.minimum.accumulate(np.where(is_right, n - 1, idx)[::-1])[::-1]
-        phase_down = phase[anchor_r] - (down - down[anchor_r])
-        new = np.where(is_left, phase_up, np.where(is_right, phase_down, phase))
-        dead = ~alive
-        n_dead = int(np.count_nonzero(dead))
+        alive = np.greater_equal(s, tol, out=self._alive)
+        p = np.logical_or(alive[:-1], alive[1:], out=self._pair_or)
+        ext = self._ext
+        np.logical_or(p[:-1], p[1:], out=ext[1:-1])
+        ext[0] = p[0]
+        ext[-1] = p[-1]
+        E = ext.nonzero()[0]
+        m = len(E)
+        new = np.empty(n)
+        root = self._idx.copy()
+        if m:
+            sE = s[E]
+            pE = self._prev_mag[E]
+            aE = alive[E]
+            dE = ~aE
+            # heap priorities: a bin can be seeded from the previous frame (priority = its old
+            # magnitude); bins with no usable predecessor get a tiny priority ordered by their
+            # own magnitude, so the loudest of them roots its neighbourhood (the heap's restart
+            # rule). float32 throughout the ordering: only comparisons matter, and one
+            # precision for every comparison keeps the propagation tree free of cycles.
+            seed = self._seed_buf[:m]
+            seed[:] = np.where(pE >= tol, pE, sE * (1e-3 * tol / top))
+            seed[dE] = _NEG
+            expand = self._expand_buf[:m]
+            expand[:] = sE
+            expand[dE] = _NEG
+            w = 2 * m + 1
+            scan = self._scan
+            a, b, tmp = scan[0][:w], scan[1][:w], scan[2][:w]
+            # left-to-right: L[v] = max(seed[v], min(L[v-1], expand[v-1])); mirrored after the barrier
+            a[:m] = seed
+            a[m] = _NEG
+            a[m + 1 :] = seed[::-1]
+            b[0] = _NEG
+            b[1:m] = expand[:-1]
+            b[m] = _NEG
+            b[m + 1] = _NEG
+            b[m + 2 :] = expand[::-1][:-1]
+            # the longest run of live bins bounds the runs of finite b: the steps needed
+            pad = self._pad8[: m + 2]
+            pad[1:-1] = aE
+            pad[-1] = 0
+            ch = np.not_equal(pad[1:], pad[:-1]).nonzero()[0]
+            runs = ch[1::2] - ch[::2]
+            longest = int(runs.max()) if len(ch) else 1
+            reach = _clamp_scan(a, b, tmp, self._scan_spare[:w], longest)
+            from_left, from_right = self._from_left[:m], self._from_right[:m]
+            from_left[0] = _NEG
+            np.minimum(reach[: m - 1], expand[:-1], out=from_left[1:])
+            from_right[-1] = _NEG
+            np.minimum(reach[m + 1 :][::-1][1:], expand[1:], out=from_right[:-1])
+            # root: seed >= both neighbours' offers; else the larger offer, the left one on a tie
+            # (bool a > b is a & ~b)
+            best = np.maximum(from_left, from_right)
+            is_root = seed >= best
+            left_first = from_left >= from_right
+            is_left = left_first > is_root
+            is_right = np.logical_or(is_root, left_first)
+            np.logical_not(is_right, out=is_right)
+            jdx = self._idx[:m]
+            # roots: trapezoidal time integration from the previous frame
+            phase_prev = self.phase[E]
+            prev_tgrad = self._prev_tgrad[E]
+            phase = prev_tgrad + self._tgrad[E]
+            phase *= 0.5
+            phase += phase_prev
+            # frequency-direction gradient (see next): causal 2nd-order difference in time, on
+            # log s at n-2, n-1, n gathered and floored together
+            g3 = self._slog3[:, E]
+            h = np.maximum(g3, log_floor)
+            fgrad = h[2]
+            fgrad *= 3.0
+            fgrad -= 4.0 * h[1]
+            fgrad += h[0]
+            fgrad *= self._fgrad_mul
+            if self._fclip > 0.0:
+                np.maximum(fgrad, -self._fclip, out=fgrad)  # np.clip, in two plain ufunc calls
+                np.minimum(fgrad, self._fclip, out=fgrad)
+            self._fgrad[E] = fgrad
+            # chains going up in frequency: phi[v] = phi[v-1] + (fgrad[v-1] + fgrad[v]) / 2
+            pair = fgrad[:-1] + fgrad[1:]
+            pair *= 0.5  # the trapezoid between neighbouring bins, used by both directions
+            inc = self._inc_buf[:m]  # inc[0] stays 0
+            np.multiply(pair, is_left[1:], out=inc[1:])
+            up = inc.cumsum()
+            anchor = np.maximum.accumulate(np.where(is_left, 0, jdx))
+            phase_up = phase[anchor] + up - up[anchor]
+            # chains going down: phi[v] = phi[v+1] - (fgrad[v] + fgrad[v+1]) / 2
+            dec = self._dec_buf[:m]
+            dec[-1] = 0.0
+            np.multiply(pair, is_right[:-1], out=dec[:-1])
+            down = dec[::-1].cumsum()[::-1]  # down[v] = sum_{k>=v} dec[k]
+            anchor_r = np.minimum.accumulate(np.where(is_right, m - 1, jdx)[::-1])[::-1]
+            # at a root anchor_r is the bin itself and phase - (down - down) is phase exactly
+            phase_down = phase[anchor_r] - (down - down[anchor_r])
+            new[E] = np.where(is_left, phase_up, phase_down)
+            root_c = np.where(is_left, anchor, anchor_r)  # compact positions; a root's own
+            # A sinusoid's main lobe is a few bins wide; further out a chain is a broad run
+            # (noisy or merged partials), and one phase for all of it renders a pulse train (a
+            # 4-bin comb under the run). Those bins become their own roots at their bin
+            # frequency, unless the magnitude falls from the root as steeply as a Gaussian lobe
+            # does (an exact partial and its side lobes: cutting those cost a sawtooth 13 dB of
+            # SC). A chain is contiguous in bins and in the work set: compact distance = bins.
+            dist = root_c - jdx
+            np.abs(dist, out=dist)
+            far_m = dist > self._max_reach
+            if self._lobe > 0.0:
+                sl = g3[2]  # log s, unfloored
+                drop = sl.take(root_c)
+                drop -= sl
+                far_m &= drop < self._lobe_table.take(dist)
+            far_j = far_m.nonzero()[0]
+            if len(far_j):
+                root_c[far_j] = far_j
+                far = E[far_j]
+                plus = self._tgrad_plus[far]
+                self._tgrad[far] = plus
+                plus += prev_tgrad[far_j]
+                plus *= 0.5
+                plus += phase_prev[far_j]
+            root[E] = E[root_c]
+            n_dead = n - int(runs.sum())  # every live bin is in one run
+        else:
+            n_dead = n
+            far_j = ()
         if n_dead:
             start = self._random_at
             if start + n_dead > len(self._random):
                 start = 0
-            new[dead] = self._random[start : start + n_dead]
+            new[np.logical_not(alive, out=self._dead)] = self._random[start : start + n_dead]
             self._random_at = (start + n_dead + 7919) % (len(self._random) - n)
-        root = np.where(is_left, anchor, np.where(is_right, anchor_r, idx))
-        # A sinusoid's main lobe is a few bins wide; further out a chain is a broad run (noisy
-        # or merged partials), and one phase for all of it renders a pulse train (a 4-bin comb
-        # under the run). Those bins become their own roots at their bin frequency, unless the
-        # magnitude falls from the root as steeply as a Gaussian lobe does (an exact partial and
-        # its side lobes: cutting those cost a sawtooth 13 dB of SC).
-        dist = root - idx
-        np.abs(dist, out=dist)
-        far = np.flatnonzero(dist > self._max_reach)
-        if len(far) and self._lobe > 0.0:
-            d = dist[far].astype(np.float64)
-            drop = self._slog[root[far]] - self._slog[far]
-            far = far[drop < np.minimum(self._lobe * 0.5 * self._curv * d * (d - 1.0), self._lobe_cap)]
-        if len(far):
-            root[far] = far
-            self._tgrad[far] = self._tgrad_plus[far]
-            new[far] = self.phase[far] + 0.5 * (self._prev_tgrad[far] + self._tgrad[far])
+        if len(far_j):
+            new[far] = plus
         self.phase = new
         self._root = root
 
