@@ -11,8 +11,9 @@
           (the ONNX decoder), pitch (PitchEstimator.estimate), shaping (SpectralShaper.apply),
           loudness (KWeighting.gain), phase (phase.next), ifft/OLA (OverlapAdd.push) and the
           rest (engine bookkeeping: glides, targets, cache, envelope, limiter, meters). Per
-          hop the minimum over rounds, then the mean over hops; the same with the reference
-          phase in the engine, interleaved, for the whole-hop ratio.
+          hop the minimum over rounds, then the mean over hops; the same for the engine as it
+          was (benchmarks/phase_reference.RefEngine: the bookkeeping and the phase before the
+          tuning, same output), interleaved, for the whole-hop ratio.
 
 Usage: python benchmarks/bench_hop_profile.py [--model DIR] [--hops N] [--rounds N] [--quick] [--json FILE]
 """
@@ -57,9 +58,9 @@ def changes_for(bundle, hops: int, seed: int = 0) -> list[dict]:
 
 
 def new_engine(bundle, phase_module=live) -> Engine:
-    e = Engine(bundle, phase="rtpghi", hop=HOP)
-    if phase_module is not live:
-        e._phase = phase_module.make_phase("rtpghi", e.n_fft, e.hop, e.seed)
+    """The engine (phase_module live) or the engine as it was (bookkeeping and phase frozen in
+    benchmarks/phase_reference.py: same output, tests/test_phase_equivalence.py)."""
+    e = (Engine if phase_module is live else ref.RefEngine)(bundle, phase="rtpghi", hop=HOP)
     e.update(playing=True)
     e.render(8 * HOP)
     return e

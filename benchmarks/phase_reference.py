@@ -6,6 +6,7 @@ it next to the live module; do not edit.
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 
@@ -468,3 +469,102 @@ def make_phase(method: str, n_fft: int, hop: int, seed: int = 0) -> _Base:
     if method == "canne":
         return RefCannePhase(n_fft, hop, seed)
     raise ValueError(f"unknown phase method '{method}' (choose from {', '.join(PHASE_METHODS)})")
+
+
+# ---- the engine's bookkeeping before the same tuning (aedaemon/engine.py at the commit above:
+# Glide.step, update, _follow_targets, render_hop), running the phase above: the "before" of
+# tests/test_phase_equivalence.py's engine test and of benchmarks/bench_hop_profile.py
+
+import dataclasses  # noqa: E402
+
+from aedaemon import engine as engine_mod  # noqa: E402
+from aedaemon.dsp.dynamics import rms_peak_dbfs, soft_limit  # noqa: E402
+
+
+class RefGlide(engine_mod.Glide):
+    def step(self) -> bool:
+        if self.remaining <= 0:
+            return False
+        self.value = self.value + (self.target - self.value) / self.remaining
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.value = self.target.copy()
+        return True
+
+
+class RefEngine(engine_mod.Engine):
+    def _build_dsp(self) -> None:
+        super()._build_dsp()
+        self._phase = make_phase(self.phase_method, self.n_fft, self.hop, self.seed)
+
+    def _reset_render_state(self) -> None:
+        super()._reset_render_state()
+        for g in (self._latent, self._chroma, self._transpose, self._gain, self._pitch):
+            g.__class__ = RefGlide
+
+    def update(self, **changes):
+        changes.setdefault("transition", None)
+        with self.control_lock:
+            self.targets = dataclasses.replace(self.targets, **changes)
+            return self.targets
+
+    def _follow_targets(self, t) -> None:
+        seen = self._seen.targets
+        if seen is t:
+            return
+        frames = self._glide_frames(t.glide if t.transition is None else t.transition)
+        if seen is None or (t.latent, t.scale, t.mute) != (seen.latent, seen.scale, seen.mute):
+            self._latent.set(t.effective_latent(), frames)
+        if seen is None or t.chroma != seen.chroma:
+            self._chroma.set(t.chroma, frames)
+        if seen is None or t.transpose != seen.transpose:
+            self._transpose.set(t.transpose, frames)
+        if seen is None or t.gain != seen.gain:
+            self._gain.set(t.gain, frames)
+        if seen is None or self.played_pitch(t) != self.played_pitch(seen):
+            self._pitch.set(self.played_pitch(t), frames)
+        self._seen.targets = t
+
+    def render_hop(self) -> np.ndarray:
+        started = time.perf_counter()
+        self._drain_queue()
+        if self._pending_model is not None:
+            self._apply_pending_model()
+        t = self.targets
+        self._follow_targets(t)
+        for g in (self._latent, self._chroma, self._transpose, self._gain, self._pitch):
+            g.step()
+        starting = self._silent() and t.playing and self._pending_model is None
+        amp_start, amp_end = self._envelope(t, starting)
+        out = self._out
+        if amp_start == 0.0 and amp_end == 0.0:
+            out[:] = 0.0
+            self._ola.reset()
+        else:
+            changed = self._shape(self._decode(), t)
+            if starting:
+                self._prefill(changed)
+                changed = False
+            hop_out = self._push(changed)
+            np.multiply(self._ramp, amp_end - amp_start, out=out)
+            out += amp_start
+            out *= hop_out
+            if self._attack_from is not None:
+                self._apply_attack(out)
+            if not np.all(np.isfinite(out)):
+                self.stats.nonfinite_frames += 1
+                out[:] = 0.0
+                self._ola.reset()
+                self._phase.reset()
+            soft_limit(out)
+        self._amp = amp_end
+        self.sample_time += self.hop
+        st = self.stats
+        st.frames += 1
+        st.meter_rms_db, st.meter_peak_db = rms_peak_dbfs(out)
+        spent = time.perf_counter() - started
+        st.render_seconds += spent
+        st.cpu_load = 0.95 * st.cpu_load + 0.05 * (spent * self.sample_rate / self.hop)
+        return out
+
+

@@ -127,95 +127,13 @@ def test_rtpghi_variants_match_reference() -> None:
 
 
 # ---- engine level: the engine with the optimised phase and bookkeeping against the engine as
-# it was (frozen here: Glide.step, update, _follow_targets and render_hop before the tuning)
-# running the frozen phase; 2 s, every parameter moving, then a glide, a stop and a restart.
+# it was (frozen in benchmarks/phase_reference.py: Glide.step, update, _follow_targets and
+# render_hop before the tuning) running the frozen phase; 2 s, every parameter moving, then a
+# glide, a stop, a restart and a level into the limiter.
 
 from aedaemon import engine as engine_mod  # noqa: E402
-from aedaemon.dsp.dynamics import rms_peak_dbfs, soft_limit  # noqa: E402
 
-
-class _RefGlide(engine_mod.Glide):
-    def step(self) -> bool:
-        if self.remaining <= 0:
-            return False
-        self.value = self.value + (self.target - self.value) / self.remaining
-        self.remaining -= 1
-        if self.remaining == 0:
-            self.value = self.target.copy()
-        return True
-
-
-class _RefEngine(engine_mod.Engine):
-    def _build_dsp(self) -> None:
-        super()._build_dsp()
-        self._phase = ref.make_phase(self.phase_method, self.n_fft, self.hop, self.seed)
-
-    def _reset_render_state(self) -> None:
-        super()._reset_render_state()
-        for g in (self._latent, self._chroma, self._transpose, self._gain, self._pitch):
-            g.__class__ = _RefGlide
-
-    def update(self, **changes):
-        import dataclasses
-
-        changes.setdefault("transition", None)
-        with self.control_lock:
-            self.targets = dataclasses.replace(self.targets, **changes)
-            return self.targets
-
-    def _follow_targets(self, t) -> None:
-        seen = self._seen.targets
-        if seen is t:
-            return
-        frames = self._glide_frames(t.glide if t.transition is None else t.transition)
-        if seen is None or (t.latent, t.scale, t.mute) != (seen.latent, seen.scale, seen.mute):
-            self._latent.set(t.effective_latent(), frames)
-        if seen is None or t.chroma != seen.chroma:
-            self._chroma.set(t.chroma, frames)
-        if seen is None or t.transpose != seen.transpose:
-            self._transpose.set(t.transpose, frames)
-        if seen is None or t.gain != seen.gain:
-            self._gain.set(t.gain, frames)
-        if seen is None or self.played_pitch(t) != self.played_pitch(seen):
-            self._pitch.set(self.played_pitch(t), frames)
-        self._seen.targets = t
-
-    def render_hop(self) -> np.ndarray:
-        self._drain_queue()
-        if self._pending_model is not None:
-            self._apply_pending_model()
-        t = self.targets
-        self._follow_targets(t)
-        for g in (self._latent, self._chroma, self._transpose, self._gain, self._pitch):
-            g.step()
-        starting = self._silent() and t.playing and self._pending_model is None
-        amp_start, amp_end = self._envelope(t, starting)
-        out = self._out
-        if amp_start == 0.0 and amp_end == 0.0:
-            out[:] = 0.0
-            self._ola.reset()
-        else:
-            changed = self._shape(self._decode(), t)
-            if starting:
-                self._prefill(changed)
-                changed = False
-            hop_out = self._push(changed)
-            np.multiply(self._ramp, amp_end - amp_start, out=out)
-            out += amp_start
-            out *= hop_out
-            if self._attack_from is not None:
-                self._apply_attack(out)
-            if not np.all(np.isfinite(out)):
-                self.stats.nonfinite_frames += 1
-                out[:] = 0.0
-                self._ola.reset()
-                self._phase.reset()
-            soft_limit(out)
-        self._amp = amp_end
-        self.sample_time += self.hop
-        self.stats.frames += 1
-        self.stats.meter_rms_db, self.stats.meter_peak_db = rms_peak_dbfs(out)
-        return out
+_RefEngine = ref.RefEngine
 
 
 def _render_2s(cls, bundle, method: str, level: float) -> tuple[np.ndarray, list]:
