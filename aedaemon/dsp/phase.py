@@ -138,6 +138,7 @@ class _Base:
         self._phase32 = np.zeros(self.n_bins, dtype=np.float32)
         self._trig = np.zeros(self.n_bins, dtype=np.float32)
         self._part = np.zeros(self.n_bins, dtype=np.complex64)
+        self._nonzero = np.zeros(self.n_bins, dtype=bool)
         self._frames_since_wrap = 0
 
     def reset(self) -> None:
@@ -154,7 +155,7 @@ class _Base:
         np.multiply(magnitude, self._centre_to_start, out=mag)
         # the trig only where the (float32) magnitude is not zero: elsewhere the product is 0
         # (float32 cos/sin cost ~8 µs each over all bins, and decoded frames are ~90 % zeros)
-        nz = mag.nonzero()[0]
+        nz = np.not_equal(mag, 0.0, out=self._nonzero).nonzero()[0]  # bool nonzero: 3x faster
         k = len(nz)
         if 2 * k > self.n_bins:  # a dense frame: all bins (the same values, the zeros signed)
             self._phase32[:] = self.phase
@@ -559,7 +560,7 @@ class RTPGHI(_Base, _GradientMixin):
             phase += phase_prev
             # frequency-direction gradient (see next): causal 2nd-order difference in time, on
             # log s at n-2, n-1, n gathered and floored together
-            g3 = self._slog3[:, E]
+            g3 = self._slog3.take(E, axis=1)
             h = np.maximum(g3, log_floor)
             fgrad = h[2]
             fgrad *= 3.0
