@@ -33,12 +33,27 @@ SHIPPED = ROOT / "models" / "default"
 NOTES = 20
 
 
+# the rig's own accuracy: JACK's DLL about a locally fitted line, and the scatter of the
+# monotonic-JACK clock offset. Above these the dummy driver's cycles were themselves uneven
+# (a busy VM), so a run says nothing about the daemon and is measured again.
+DLL_RESID_US_MAX = 100.0
+OFFSET_SCATTER_US_RMS = 20.0
+ATTEMPTS = 3
+
+
+def _rig_is_accurate(res) -> bool:
+    return res.dll_resid_us_max <= DLL_RESID_US_MAX and res.offset_scatter_us_rms <= OFFSET_SCATTER_US_RMS
+
+
 @pytest.fixture(scope="module")
 def live():
     import bench_onsets_live as bol
 
-    res = bol.measure(SHIPPED, notes=NOTES, lead=0.2)
-    print("\n" + bol.report(res))
+    for _ in range(ATTEMPTS):
+        res = bol.measure(SHIPPED, notes=NOTES, lead=0.2)
+        print("\n" + bol.report(res))
+        if _rig_is_accurate(res):
+            break
     return res
 
 
@@ -58,8 +73,8 @@ def test_every_note_is_captured_from_silence(live):
 
 def test_the_clock_mapping_is_good_to_tens_of_microseconds(live):
     # JACK's DLL about a locally fitted line, and the scatter of the monotonic-JACK offset
-    assert live.dll_resid_us_max <= 100.0, live.dll_resid_us_max
-    assert live.offset_scatter_us_rms <= 20.0, live.offset_scatter_us_rms
+    assert live.dll_resid_us_max <= DLL_RESID_US_MAX, (live.dll_resid_us_max, f"in all {ATTEMPTS} runs")
+    assert live.offset_scatter_us_rms <= OFFSET_SCATTER_US_RMS, (live.offset_scatter_us_rms, f"in all {ATTEMPTS} runs")
 
 
 def test_onsets_are_within_half_a_millisecond_of_their_median(live):
