@@ -5,12 +5,15 @@ CPU; a device this machine lacks is one line and exit 2; the bundle records the 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from aedaemon.train.train import TrainError, resolve_device
-from test_train_pipeline import cli, one_line_error, tone_corpus  # noqa: F401 - tone_corpus is a fixture
+from test_train_pipeline import ROOT, cli, one_line_error, tone_corpus  # noqa: F401 - tone_corpus is a fixture
 
 
 def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
@@ -27,15 +30,17 @@ def test_an_unknown_device_is_refused():
         resolve_device("tpu")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_is_one_line(tone_corpus, tmp_path):  # noqa: F811
-    res = cli("train", str(tone_corpus), "--out", str(tmp_path / "m"), "--device", "cuda", "-q")
+    # no CUDA device visible, whatever this machine has (CUDA_VISIBLE_DEVICES="" hides them all)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", CUDA_VISIBLE_DEVICES="")
+    res = subprocess.run([sys.executable, "-m", "aedaemon.cli", "train", str(tone_corpus), "--out",
+                          str(tmp_path / "m"), "--device", "cuda", "-q"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)  # fmt: skip
     why = "built without CUDA; install a CUDA build" if torch.version.cuda is None else "sees no CUDA device"
     one_line_error(res, "--device cuda: ", why, "--device cpu")
     assert not (tmp_path / "m").exists() and not (tmp_path / "m.partial").exists()
 
 
-@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
 def test_mps_without_mps_is_one_line(tone_corpus, tmp_path):  # noqa: F811
     res = cli("train", str(tone_corpus), "--out", str(tmp_path / "m"), "--device", "mps", "-q")
     one_line_error(res, "--device mps: ", "not available here", "--device cpu")

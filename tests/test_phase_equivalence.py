@@ -165,7 +165,6 @@ def _render_2s(cls, bundle, method: str, level: float) -> tuple[np.ndarray, list
     return np.concatenate(chunks), meters
 
 
-@pytest.mark.skipif(not (MODEL / "model.json").exists(), reason="no shipped model")
 @pytest.mark.parametrize("method", ["rtpghi", "canne", "noise"])
 @pytest.mark.parametrize("level", [engine_mod.DEFAULT_LEVEL, 4.0])
 def test_engine_renders_bit_for_bit_as_before(method: str, level: float) -> None:

@@ -23,7 +23,6 @@ from aedaemon.dsp.phase import RTPGHI, transition_gains  # noqa: E402
 from aedaemon.dsp.stft import dual_window, hann  # noqa: E402
 
 MODEL = ROOT / "models" / "default"
-pytestmark = pytest.mark.skipif(not (MODEL / "model.json").exists(), reason="no shipped model")
 
 
 @pytest.fixture(scope="module")

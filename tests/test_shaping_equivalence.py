@@ -74,8 +74,6 @@ def synthetic_frames() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def decoded_frames() -> dict[str, np.ndarray]:
-    if not (MODEL / "model.json").exists():
-        pytest.skip("models/default not present")
     from aedaemon.engine import Engine
     from aedaemon.model import load_bundle
 

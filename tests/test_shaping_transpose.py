@@ -261,8 +261,6 @@ def render(mag: np.ndarray, semitones: float, seconds: float = 1.0) -> np.ndarra
 
 @pytest.fixture(scope="module")
 def shipped():
-    if not (MODEL / "model.json").exists():
-        pytest.skip("models/default not present")
     from aedaemon.model import load_bundle
 
     return load_bundle(MODEL)
