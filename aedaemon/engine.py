@@ -409,6 +409,7 @@ class Engine:
         self._gate_index = np.zeros(self.hop, dtype=np.intp)
         self._gate = np.ones(self.hop, dtype=np.float32)
         self._silence_mag = np.zeros(self.n_fft // 2 + 1)
+        self._shaped = np.zeros(self.n_fft // 2 + 1)  # the shaped frame (its own buffer)
         self._out = np.zeros(self.hop, dtype=np.float32)
         self._ramp = np.linspace(0.0, 1.0, self.hop, endpoint=False) + 1.0 / self.hop
         self._level_scale = self.level * self._ola.window.sum() / 2.0
@@ -654,7 +655,9 @@ class Engine:
         shape_key = (self._correction(t), int(t.freq_shift), float(t.tilt), self._frame_version)
         if shape_key == self._seen.shape_key:
             return False
-        self._mag = self._shaper.apply(mag, transpose=shape_key[0], freq_shift=shape_key[1], tilt=shape_key[2]).copy()
+        shaped = self._shaper.apply(mag, transpose=shape_key[0], freq_shift=shape_key[1], tilt=shape_key[2])
+        np.copyto(self._shaped, shaped)  # the shaper's buffer is reused: keep ours, without allocating
+        self._mag = self._shaped
         self._loud = self._loudness.gain(self._mag)  # after tilt: tilt changes timbre, not loudness
         self._seen.shape_key = shape_key
         return True
