@@ -7,7 +7,7 @@ import heapq
 import numpy as np
 import pytest
 
-from aedaemon.dsp.phase import PHASE_METHODS, RTPGHI, CannePhase, _clamp_scan, make_phase
+from aedaemon.dsp.phase import PHASE_METHODS, RTPGHI, CannePhase, make_phase
 from aedaemon.dsp.quality import resynthesize, spectral_convergence_db
 from aedaemon.dsp.shaping import SpectralShaper
 from aedaemon.dsp.stft import OverlapAdd, dual_window, hann, stft_magnitude
@@ -41,23 +41,6 @@ def test_dual_window_sums_to_one():
     ws = dual_window(w, 1024)
     total = (w * ws).reshape(-1, 1024).sum(axis=0)
     np.testing.assert_allclose(total, 1.0, atol=1e-12)
-
-
-def test_clamp_scan_matches_the_recurrence():
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        n = int(rng.integers(1, 300))
-        a = rng.random(n).astype(np.float32)
-        b = rng.random(n).astype(np.float32)
-        a[rng.random(n) < 0.2] = -np.inf
-        b[0] = -np.inf
-        expected = np.empty(n, np.float32)
-        x = -np.inf
-        for v in range(n):
-            x = max(a[v], min(x, b[v]))
-            expected[v] = x
-        got = _clamp_scan(a.copy(), b.copy(), np.empty(n, np.float32))
-        np.testing.assert_array_equal(got, expected)
 
 
 def _reference_heap(s, prev_s, phase_prev, tgrad_prev, tgrad, fgrad, tol, max_reach=None, lobe=None):

@@ -4,9 +4,17 @@ Each method (rtpghi, canne, noise; same seed, so the same random streams) runs s
 its reference over sequences of magnitude frames: decoded frames of models/default over a
 deterministic set of latents × chroma, the same frames shaped (transposed) as the engine plays
 them, a latent walk where every frame changes, abrupt jumps, synthetic sawtooth frames, all-zero
-and tiny frames, each frame sometimes held (changed=False: the steady paths). Bound: every
-complex spectrum agrees with the reference within 1e-9 of the frame's largest |value| (the state
-carried between frames, phase and propagation tree, is compared as well).
+and tiny frames, each frame sometimes held (changed=False: the steady paths).
+
+Bounds. The state carried between frames is compared every frame: the float64 phase within
+1e-9 rad (relative to its size: it is wrapped only every 256 frames), the same exact zeros,
+the same propagation tree. The compiled step (aedaemon/dsp/_native.c) evaluates every
+expression of the reference in the same order; only libm's log differs from NumPy's SIMD log
+(by an ulp, ~1e-16), and the state agrees to ~1e-13. The complex64 spectrum is compared within
+3e-7 of the frame's largest |value| (was 1e-9 while both used NumPy's float32 cos/sin): the
+output trig is now libm's cosf/sinf of the same float32 phase, and the two implementations
+differ by up to 2 ulp of float32 (1.2e-7 relative, -138 dB: far below the float32 audio path's
+own rounding and inaudible). Measured worst case: see the assertion message.
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ import phase_reference as ref  # noqa: E402
 MODEL = ROOT / "models" / "default"
 N_FFT, HOP, SR = 4096, 1024, 44100
 N_BINS = N_FFT // 2 + 1
-BOUND = 1e-9
+BOUND = 3e-7  # of the frame maximum, complex64 spectrum (see the docstring)
+PHASE_BOUND = 1e-9  # rad, relative to 1 + |phase|
 
 
 def _one_hot(c: int) -> np.ndarray:
@@ -79,7 +88,10 @@ def _synthetic_sequence() -> list[np.ndarray]:
     return frames
 
 
-SEQUENCES = _decoded_sequences() + [_synthetic_sequence()]
+# float64 frames, as the engine plays them: the reference evaluates a float32 frame's logs and
+# comparisons in float32, the compiled step widens every frame to float64 first (a float32
+# frame gives exactly what its float64 copy gives: test_float32_frames_are_widened)
+SEQUENCES = _decoded_sequences() + [[np.asarray(f, np.float64) for f in _synthetic_sequence()]]
 
 
 def _play(a, b, frames: list[np.ndarray], holds: list[int]) -> float:
@@ -92,7 +104,10 @@ def _play(a, b, frames: list[np.ndarray], holds: list[int]) -> float:
             scale = max(float(np.abs(y).max()), 1e-300)
             err = float(np.abs(x - y).max()) / scale
             assert err <= BOUND, f"frame {k} rep {rep}: {err:.3g}"
-            assert np.array_equal(np.asarray(a.phase) == 0, np.asarray(b.phase) == 0)
+            pa, pb = np.asarray(a.phase), np.asarray(b.phase)
+            perr = float(np.abs(pa - pb).max()) / (1.0 + float(np.abs(pb).max()))
+            assert perr <= PHASE_BOUND, f"frame {k} rep {rep}: phase differs by {perr:.3g}"
+            assert np.array_equal(pa == 0, pb == 0)
             if hasattr(b, "_root"):
                 assert np.array_equal(a._root, b._root), f"frame {k}: propagation tree differs"
             worst = max(worst, err)
@@ -112,6 +127,16 @@ def test_phase_methods_match_reference(method: str) -> None:
         a.reset()
         b.reset()
         _play(a, b, seq[::-1], [0] * len(seq))
+
+
+@pytest.mark.parametrize("method", ["rtpghi", "canne", "noise"])
+def test_float32_frames_are_widened(method: str) -> None:
+    a = live.make_phase(method, N_FFT, HOP, seed=7)
+    b = live.make_phase(method, N_FFT, HOP, seed=7)
+    for f in _synthetic_sequence():
+        x = a.next(np.asarray(f, np.float32), True).copy()
+        y = b.next(np.asarray(f, np.float32).astype(np.float64), True)
+        assert x.tobytes() == y.tobytes()
 
 
 def test_rtpghi_variants_match_reference() -> None:
@@ -167,11 +192,15 @@ def _render_2s(cls, bundle, method: str, level: float) -> tuple[np.ndarray, list
 
 @pytest.mark.parametrize("method", ["rtpghi", "canne", "noise"])
 @pytest.mark.parametrize("level", [engine_mod.DEFAULT_LEVEL, 4.0])
-def test_engine_renders_bit_for_bit_as_before(method: str, level: float) -> None:
+def test_engine_renders_as_before(method: str, level: float) -> None:
+    """Was bit for bit while both ran NumPy; the compiled phase's output trig (libm cosf/sinf,
+    up to 2 float32 ulp from NumPy's) moves samples by ~1e-7 of full scale: bound 1e-5 here
+    (the limiter at level 4 included), the meters within 1e-3 dB."""
     from aedaemon.model import load_bundle
 
     b = load_bundle(MODEL)
     got, got_m = _render_2s(engine_mod.Engine, b, method, level)
     want, want_m = _render_2s(_RefEngine, b, method, level)
-    assert got.tobytes() == want.tobytes()
-    assert got_m == want_m
+    diff = float(np.abs(got.astype(np.float64) - want).max())
+    assert diff < 1e-5, diff
+    np.testing.assert_allclose(np.asarray(got_m, float), np.asarray(want_m, float), rtol=0, atol=1e-3)

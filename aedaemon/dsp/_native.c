@@ -1,0 +1,550 @@
+/* aedaemon.dsp._native: the hot inner loops of the changed-frame path, in plain C.
+ *
+ * Every function takes numpy arrays (or anything else exporting a C-contiguous buffer of the
+ * right item type and length) through the buffer protocol: no numpy headers are needed to
+ * build this, so an isolated build needs only setuptools and a C compiler. The Python classes
+ * in phase.py, pitch.py and shaping.py own every buffer (allocated once, in __init__); these
+ * functions allocate nothing on the heap. Wrong item types raise TypeError, wrong lengths
+ * ValueError.
+ *
+ * Built with -O2 -ffp-contract=off (setup.py): no fused multiply-adds, so every expression is
+ * rounded as the NumPy reference (the benchmarks/ reference modules) rounds it, on x86-64 and aarch64.
+ * The algorithms and their derivations are documented in the Python modules; the comments here
+ * say only what each loop reproduces.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- buffers ---------------------------------------------------------------------------- */
+
+typedef enum { F64, F32, I64, U8, C64 } kind_t;
+
+static const char *kind_name(kind_t k)
+{
+    switch (k) {
+    case F64: return "float64";
+    case F32: return "float32";
+    case I64: return "int64";
+    case U8: return "bool or uint8";
+    default: return "complex64";
+    }
+}
+
+static int format_ok(const Py_buffer *v, kind_t k)
+{
+    const char *f = v->format ? v->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<') f++;
+    switch (k) {
+    case F64: return v->itemsize == 8 && strcmp(f, "d") == 0;
+    case F32: return v->itemsize == 4 && strcmp(f, "f") == 0;
+    case I64: return v->itemsize == 8 && (strcmp(f, "l") == 0 || strcmp(f, "q") == 0);
+    case U8: return v->itemsize == 1 && (strcmp(f, "?") == 0 || strcmp(f, "B") == 0);
+    default: return v->itemsize == 8 && strcmp(f, "Zf") == 0;
+    }
+}
+
+/* A buffer argument: name (for messages), item kind, required length (-1: any), writable. */
+typedef struct {
+    const char *name;
+    kind_t kind;
+    Py_ssize_t len;
+    int writable;
+} spec_t;
+
+#define MAXBUF 24
+
+typedef struct {
+    Py_buffer v[MAXBUF];
+    int n;
+} bufs_t;
+
+static void release(bufs_t *b)
+{
+    for (int i = 0; i < b->n; i++) PyBuffer_Release(&b->v[i]);
+    b->n = 0;
+}
+
+/* Get args[0..count) as buffers per spec; on failure everything got so far is released. */
+static int get_bufs(const char *fn, PyObject *const *args, const spec_t *spec, int count, bufs_t *b)
+{
+    b->n = 0;
+    for (int i = 0; i < count; i++) {
+        int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (spec[i].writable ? PyBUF_WRITABLE : 0);
+        if (PyObject_GetBuffer(args[i], &b->v[i], flags) < 0) {
+            PyObject *t, *val, *tb;
+            PyErr_Fetch(&t, &val, &tb);
+            Py_XDECREF(t); Py_XDECREF(val); Py_XDECREF(tb);
+            release(b);
+            PyErr_Format(PyExc_TypeError, "%s: %s must be a C-contiguous%s %s array", fn, spec[i].name,
+                         spec[i].writable ? " writable" : "", kind_name(spec[i].kind));
+            return -1;
+        }
+        b->n = i + 1;
+        if (!format_ok(&b->v[i], spec[i].kind)) {
+            release(b);
+            PyErr_Format(PyExc_TypeError, "%s: %s must be a %s array", fn, spec[i].name, kind_name(spec[i].kind));
+            return -1;
+        }
+        Py_ssize_t len = b->v[i].len / b->v[i].itemsize;
+        if (spec[i].len >= 0 && len != spec[i].len) {
+            release(b);
+            PyErr_Format(PyExc_ValueError, "%s: %s has %zd elements, expected %zd", fn, spec[i].name, len, spec[i].len);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_nargs(const char *fn, Py_ssize_t nargs, Py_ssize_t want)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", fn, want, nargs);
+        return -1;
+    }
+    return 0;
+}
+
+/* the length of a float64 buffer argument, as the frame size every other length derives from */
+static Py_ssize_t f64_len(const char *fn, PyObject *o, const char *name)
+{
+    Py_buffer v;
+    if (PyObject_GetBuffer(o, &v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a C-contiguous float64 array", fn, name);
+        return -1;
+    }
+    int ok = format_ok(&v, F64);
+    Py_ssize_t n = v.len / (v.itemsize ? v.itemsize : 1);
+    PyBuffer_Release(&v);
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a float64 array", fn, name);
+        return -1;
+    }
+    return n;
+}
+
+#define D(i) ((double *)b.v[i].buf)
+#define F(i) ((float *)b.v[i].buf)
+#define L(i) ((int64_t *)b.v[i].buf)
+#define U(i) ((uint8_t *)b.v[i].buf)
+
+/* NumPy's maximum/minimum: NaN if either is NaN */
+static inline double np_max(double a, double b) { return (a >= b || a != a) ? a : b; }
+static inline double np_min(double a, double b) { return (a <= b || a != a) ? a : b; }
+/* NumPy's max over an array (NaN propagates); 0 for no elements */
+static double np_amax(const double *x, Py_ssize_t n)
+{
+    if (n <= 0) return 0.0;
+    double m = x[0];
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (m != m) return m;
+        m = np_max(m, x[i]);
+    }
+    return m;
+}
+/* Python's max(a, b): a unless b > a */
+static inline double py_max(double a, double b) { return b > a ? b : a; }
+
+/* ---- log magnitude and the time-direction phase gradient (phase._GradientMixin) ---------- */
+
+/* slog = log(max(mag, floor)), floor = max(top * floor_rel, 1e-30); tgrad = centred difference
+ * (one-sided plus/minus the Gaussian's curvature next to a floored bin when one_sided), times
+ * mul, plus plus. Returns top = max(mag). */
+static double log_tgrad(const double *mag, Py_ssize_t n, double *slog, double *t, const double *plus,
+                        double floor_rel, double mul, double curv, int one_sided)
+{
+    double top = np_amax(mag, n);
+    double floor = py_max(top * floor_rel, 1e-30);
+    double lf = log(floor);
+    for (Py_ssize_t v = 0; v < n; v++) {
+        double m = mag[v];
+        slog[v] = m > floor ? log(m) : (m != m ? m : lf);
+    }
+    if (n < 2) {
+        for (Py_ssize_t v = 0; v < n; v++) t[v] = 0.0 * mul + plus[v];
+        return top;
+    }
+    t[0] = 0.0;
+    t[n - 1] = 0.0;
+    for (Py_ssize_t v = 1; v < n - 1; v++) t[v] = slog[v + 1] - slog[v - 1];
+    if (one_sided) {
+        for (Py_ssize_t v = 1; v < n - 1; v++) {
+            if (!(mag[v] > floor)) continue;
+            int low_l = !(mag[v - 1] > floor), low_r = !(mag[v + 1] > floor);
+            if (low_l && low_r)
+                t[v] = 0.0;
+            else if (low_r)
+                t[v] = 2.0 * (slog[v] - slog[v - 1]) - curv;
+            else if (low_l)
+                t[v] = 2.0 * (slog[v + 1] - slog[v]) + curv;
+        }
+    }
+    for (Py_ssize_t v = 0; v < n; v++) {
+        double x = t[v] * mul;
+        t[v] = x + plus[v];
+    }
+    return top;
+}
+
+/* ---- output spectrum ------------------------------------------------------------------- */
+
+/* spectrum = mag * (-1)^m * exp(i * float32(phase)) as complex64, times float32(gain) */
+static PyObject *emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "emit";
+    if (check_nargs(fn, nargs, 5) < 0) return NULL;
+    Py_ssize_t n = f64_len(fn, args[0], "magnitude");
+    if (n < 0) return NULL;
+    double gain = PyFloat_AsDouble(args[4]);
+    if (gain == -1.0 && PyErr_Occurred()) return NULL;
+    const spec_t spec[] = {
+        {"magnitude", F64, n, 0}, {"phase", F64, n, 0}, {"sign", F64, n, 0}, {"spectrum", C64, n, 1},
+    };
+    bufs_t b;
+    if (get_bufs(fn, args, spec, 4, &b) < 0) return NULL;
+    const double *mag = D(0), *phase = D(1), *sign = D(2);
+    float *out = F(3);
+    float g = (float)gain;
+    for (Py_ssize_t v = 0; v < n; v++) {
+        float m = (float)(mag[v] * sign[v]);
+        if (m == 0.0f) {
+            out[2 * v] = 0.0f;
+            out[2 * v + 1] = 0.0f;
+            continue;
+        }
+        float p = (float)phase[v];
+        float re = cosf(p) * m, im = sinf(p) * m;
+        out[2 * v] = re * g;
+        out[2 * v + 1] = im * g;
+    }
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* x = offset + scale * x (numpy's Generator.uniform from Generator.random's values) */
+static PyObject *affine(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "affine";
+    if (check_nargs(fn, nargs, 3) < 0) return NULL;
+    double scale = PyFloat_AsDouble(args[1]);
+    if (scale == -1.0 && PyErr_Occurred()) return NULL;
+    double offset = PyFloat_AsDouble(args[2]);
+    if (offset == -1.0 && PyErr_Occurred()) return NULL;
+    const spec_t spec[] = {{"x", F64, -1, 1}};
+    bufs_t b;
+    if (get_bufs(fn, args, spec, 1, &b) < 0) return NULL;
+    double *x = D(0);
+    Py_ssize_t n = b.v[0].len / 8;
+    for (Py_ssize_t i = 0; i < n; i++) x[i] = offset + scale * x[i];
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* ---- CANNe: time-direction integration, phase-locked to the lobe's peak ------------------ */
+
+enum { CP_MUL, CP_FLOOR, CP_CURV, CP_ONE_SIDED, CP_LOCK, CP_N };
+
+/* canne_next(magnitude, phase, tgrad, prev_tgrad, tgrad_plus, slog, steady_step, peak_tmp,
+ *            params, changed) */
+static PyObject *canne_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "canne_next";
+    if (check_nargs(fn, nargs, 10) < 0) return NULL;
+    Py_ssize_t n = f64_len(fn, args[0], "magnitude");
+    if (n < 0) return NULL;
+    int changed = PyObject_IsTrue(args[9]);
+    if (changed < 0) return NULL;
+    const spec_t spec[] = {
+        {"magnitude", F64, n, 0}, {"phase", F64, n, 1}, {"tgrad", F64, n, 1}, {"prev_tgrad", F64, n, 1},
+        {"tgrad_plus", F64, n, 0}, {"slog", F64, n, 1}, {"steady_step", F64, n, 1}, {"peak_tmp", I64, n, 1},
+        {"params", F64, CP_N, 0},
+    };
+    bufs_t b;
+    if (get_bufs(fn, args, spec, 9, &b) < 0) return NULL;
+    const double *mag = D(0), *plus = D(4), *par = D(8);
+    double *phase = D(1), *tg = D(2), *ptg = D(3), *slog = D(5), *steady = D(6);
+    int64_t *rp = L(7);
+    if (!changed) {
+        for (Py_ssize_t v = 0; v < n; v++) phase[v] += steady[v];
+        release(&b);
+        Py_RETURN_NONE;
+    }
+    memcpy(ptg, tg, n * sizeof(double));
+    log_tgrad(mag, n, slog, tg, plus, par[CP_FLOOR], par[CP_MUL], par[CP_CURV], par[CP_ONE_SIDED] != 0.0);
+    if (par[CP_LOCK] == 0.0) {
+        for (Py_ssize_t v = 0; v < n; v++) {
+            phase[v] += (ptg[v] + tg[v]) * 0.5;
+            steady[v] = tg[v];
+        }
+        release(&b);
+        Py_RETURN_NONE;
+    }
+    /* peak of v: v at a local maximum (s >= left, s > right; -1 outside), else the nearest
+     * peak uphill (left when left >= right); none that way: bin 0 / bin n-1 */
+#define LEFT(v) ((v) > 0 ? mag[(v) - 1] : -1.0)
+#define RIGHT(v) ((v) < n - 1 ? mag[(v) + 1] : -1.0)
+#define IS_PEAK(v) (mag[v] >= LEFT(v) && mag[v] > RIGHT(v))
+    int64_t next_peak = n - 1;
+    for (Py_ssize_t v = n - 1; v >= 0; v--) {
+        if (IS_PEAK(v)) next_peak = v;
+        rp[v] = next_peak;
+    }
+    int64_t last_peak = 0;
+    for (Py_ssize_t v = 0; v < n; v++) {
+        int64_t p;
+        if (IS_PEAK(v)) {
+            last_peak = v;
+            p = v;
+        } else {
+            p = LEFT(v) >= RIGHT(v) ? last_peak : rp[v];
+        }
+        phase[v] += (ptg[p] + tg[p]) * 0.5;
+        steady[v] = tg[p];
+    }
+#undef LEFT
+#undef RIGHT
+#undef IS_PEAK
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* ---- RTPGHI --------------------------------------------------------------------------- */
+
+enum { RP_TMUL, RP_FMUL, RP_FLOOR, RP_CURV, RP_ONE_SIDED, RP_TOL, RP_REACH, RP_LOBE, RP_FCLIP, RP_JUMP, RP_N };
+enum { RS_POWER, RS_TOP0, RS_TOP1, RS_TOP, RS_RANDOM_AT, RS_STEADY, RS_PREV_TOP, RS_N };
+
+#define RIGHT_BIT 1
+#define LEFT_BIT 2
+
+/* The propagation of phase.RTPGHI._integrate over all bins: the heap order is the bottleneck
+ * path value of two scans (left-to-right and right-to-left, float32), each bin takes its
+ * phase from its root through the running sums of the frequency-direction trapezoids (the same
+ * sums, in the same order, as the NumPy cumulative sums), dead bins take the next random
+ * phases, far bins of broad runs become their own roots. */
+static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, double *phase, double *tg,
+                             const double *ptg, const double *plus, const double *fg, const double *slog,
+                             int64_t *root, const double *random, Py_ssize_t n_random, const double *lobe_table,
+                             float *seed, float *expand, float *reach, double *ph_r, double *up, double *down,
+                             double *new_phase, int64_t *anchor_r, uint8_t *flags, double *state, const double *par,
+                             double top)
+{
+    const float NEG = -INFINITY;
+    double tol = top * par[RP_TOL];
+    double c = 1e-3 * tol / top;
+    Py_ssize_t n_dead = 0;
+    /* forward: seeds, expands, the left-to-right scan L (kept in reach) */
+    for (Py_ssize_t v = 0; v < n; v++) {
+        int alive = s[v] >= tol;
+        if (alive) {
+            seed[v] = (float)(pm[v] >= tol ? pm[v] : s[v] * c);
+            expand[v] = (float)s[v];
+        } else {
+            seed[v] = NEG;
+            expand[v] = NEG;
+            n_dead++;
+        }
+        ph_r[v] = phase[v] + 0.5 * (ptg[v] + tg[v]);
+    }
+    reach[0] = seed[0];
+    for (Py_ssize_t v = 1; v < n; v++) {
+        float x = reach[v - 1] < expand[v - 1] ? reach[v - 1] : expand[v - 1];
+        reach[v] = seed[v] > x ? seed[v] : x;
+    }
+    /* backward: the right-to-left scan R (on the fly), each bin's offers and direction, the
+     * descending sums and the anchors of chains going down */
+    float rr = NEG; /* R[v + 1] */
+    double dsum = 0.0;
+    int64_t ar = n - 1;
+    for (Py_ssize_t v = n - 1; v >= 0; v--) {
+        float fr, fl;
+        if (v == n - 1) {
+            fr = NEG;
+            rr = seed[v];
+        } else {
+            fr = rr < expand[v + 1] ? rr : expand[v + 1];
+            rr = seed[v] > fr ? seed[v] : fr;
+        }
+        fl = v == 0 ? NEG : (reach[v - 1] < expand[v - 1] ? reach[v - 1] : expand[v - 1]);
+        int is_root = seed[v] >= fl && seed[v] >= fr;
+        int is_left = !is_root && fl >= fr;
+        int is_right = !is_root && !is_left;
+        flags[v] = (uint8_t)((is_left ? LEFT_BIT : 0) | (is_right ? RIGHT_BIT : 0));
+        if (v < n - 1) {
+            double pair = (fg[v] + fg[v + 1]) * 0.5;
+            dsum = dsum + pair * (double)is_right;
+        }
+        down[v] = dsum;
+        if (!is_right) ar = v;
+        anchor_r[v] = ar;
+    }
+    /* forward: ascending sums, anchors of chains going up, the new phase and the tree */
+    double usum = 0.0;
+    int64_t al = 0;
+    for (Py_ssize_t v = 0; v < n; v++) {
+        int is_left = (flags[v] & LEFT_BIT) != 0, is_right = (flags[v] & RIGHT_BIT) != 0;
+        if (v > 0) {
+            double pair = (fg[v - 1] + fg[v]) * 0.5;
+            usum = usum + pair * (double)is_left;
+        }
+        up[v] = usum;
+        if (!is_left) al = v;
+        if (is_left) {
+            new_phase[v] = ph_r[al] + up[v] - up[al];
+            root[v] = al;
+        } else if (is_right) {
+            int64_t a = anchor_r[v];
+            new_phase[v] = ph_r[a] - (down[v] - down[a]);
+            root[v] = a;
+        } else {
+            new_phase[v] = ph_r[v];
+            root[v] = v;
+        }
+    }
+    /* dead bins: the next random phases, in bin order */
+    if (n_dead) {
+        Py_ssize_t start = (Py_ssize_t)state[RS_RANDOM_AT];
+        if (start + n_dead > n_random) start = 0;
+        Py_ssize_t k = start;
+        for (Py_ssize_t v = 0; v < n; v++)
+            if (!(s[v] >= tol)) new_phase[v] = random[k++];
+        state[RS_RANDOM_AT] = (double)((start + n_dead + 7919) % (n_random - n));
+    }
+    /* broad runs: a bin further than max_reach from its root, unless on a peaked lobe, is its
+     * own root at its bin frequency */
+    double reach_max = par[RP_REACH];
+    int lobe = par[RP_LOBE] > 0.0;
+    for (Py_ssize_t v = 0; v < n; v++) {
+        int64_t r = root[v];
+        int64_t dist = r > v ? r - v : v - r;
+        if (!((double)dist > reach_max)) continue;
+        if (lobe) {
+            double drop = slog[r] - slog[v];
+            if (!(drop < lobe_table[dist])) continue;
+        }
+        root[v] = v;
+        tg[v] = plus[v];
+        new_phase[v] = phase[v] + 0.5 * (ptg[v] + tg[v]);
+    }
+    memcpy(phase, new_phase, n * sizeof(double));
+}
+
+/* rtpghi_next(magnitude, phase, tgrad, prev_tgrad, tgrad_plus, slog3, prev_mag, fgrad, root,
+ *             random, lobe_table, scratch_f32, scratch_f64, scratch_i64, flags, state, params,
+ *             changed) -> the magnitude distance u of an abrupt change, else None.
+ * slog3: log s at n-2, n-1, n (3 rows); scratch_f32: 3n; scratch_f64: 4n; scratch_i64: n. */
+static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "rtpghi_next";
+    if (check_nargs(fn, nargs, 18) < 0) return NULL;
+    Py_ssize_t n = f64_len(fn, args[0], "magnitude");
+    if (n < 0) return NULL;
+    if (n < 2) {
+        PyErr_Format(PyExc_ValueError, "%s: the frame needs at least 2 bins", fn);
+        return NULL;
+    }
+    int changed = PyObject_IsTrue(args[17]);
+    if (changed < 0) return NULL;
+    const spec_t spec[] = {
+        {"magnitude", F64, n, 0},   {"phase", F64, n, 1},         {"tgrad", F64, n, 1},
+        {"prev_tgrad", F64, n, 1},  {"tgrad_plus", F64, n, 0},    {"slog3", F64, 3 * n, 1},
+        {"prev_mag", F64, n, 1},    {"fgrad", F64, n, 1},         {"root", I64, n, 1},
+        {"random", F64, -1, 0},     {"lobe_table", F64, n + 1, 0}, {"scratch_f32", F32, 3 * n, 1},
+        {"scratch_f64", F64, 4 * n, 1}, {"scratch_i64", I64, n, 1}, {"flags", U8, n, 1},
+        {"state", F64, RS_N, 1},    {"params", F64, RP_N, 0},
+    };
+    bufs_t b;
+    if (get_bufs(fn, args, spec, 17, &b) < 0) return NULL;
+    Py_ssize_t n_random = b.v[9].len / 8;
+    if (n_random <= n) {
+        release(&b);
+        PyErr_Format(PyExc_ValueError, "%s: random needs more than %zd elements", fn, n);
+        return NULL;
+    }
+    const double *mag = D(0), *plus = D(4), *random = D(9), *lobe_table = D(10), *par = D(16);
+    double *phase = D(1), *tg = D(2), *ptg = D(3), *slog3 = D(5), *pm = D(6), *fg = D(7), *sf = D(12),
+           *state = D(15);
+    int64_t *root = L(8), *si = L(13);
+    float *s32 = F(11);
+    uint8_t *flags = U(14);
+    double *h0 = slog3, *h1 = slog3 + n, *slog = slog3 + 2 * n;
+    double u_abrupt = NAN;
+
+    state[RS_STEADY] = changed ? 0.0 : state[RS_STEADY] + 1.0;
+    if (state[RS_STEADY] >= 2.0) {
+        /* the same frame three times: every bin takes its root's time-integrated phase */
+        for (Py_ssize_t v = 0; v < n; v++) sf[v] = phase[root[v]] + tg[root[v]];
+        memcpy(phase, sf, n * sizeof(double));
+        release(&b);
+        Py_RETURN_NONE;
+    }
+    int abrupt = 0;
+    double top;
+    if (changed) {
+        double pa = state[RS_POWER], pb = 0.0, pab = 0.0;
+        for (Py_ssize_t v = 0; v < n; v++) {
+            pb += mag[v] * mag[v];
+            pab += pm[v] * mag[v];
+        }
+        state[RS_POWER] = pb;
+        if (pa > 0.0 && pb > 0.0) {
+            double u = 1.0 - pab / sqrt(pa * pb);
+            abrupt = u > par[RP_JUMP];
+            if (abrupt) u_abrupt = u;
+        }
+        memcpy(ptg, tg, n * sizeof(double));
+        top = log_tgrad(mag, n, slog, tg, plus, par[RP_FLOOR], par[RP_TMUL], par[RP_CURV], par[RP_ONE_SIDED] != 0.0);
+        state[RS_TOP] = top;
+    } else {
+        memcpy(ptg, tg, n * sizeof(double));
+        top = np_amax(mag, n);
+    }
+    /* causal 2nd-order difference in time on logs floored at one level for all three frames */
+    double lf = py_max(py_max(py_max(state[RS_TOP], state[RS_TOP0]), state[RS_TOP1]), 1e-30);
+    lf = log(lf * par[RP_FLOOR]);
+    if (abrupt) {
+        memcpy(h0, slog, n * sizeof(double));
+        memcpy(h1, slog, n * sizeof(double));
+    }
+    double fmul = par[RP_FMUL], clip = par[RP_FCLIP];
+    for (Py_ssize_t v = 0; v < n; v++) {
+        double f = np_max(slog[v], lf) * 3.0;
+        f = f - 4.0 * np_max(h1[v], lf);
+        f = f + np_max(h0[v], lf);
+        f = f * fmul;
+        if (clip > 0.0) f = np_min(np_max(f, -clip), clip);
+        fg[v] = f;
+    }
+    double itop = py_max(py_max(top, state[RS_PREV_TOP]), 1e-30);
+    rtpghi_integrate(n, mag, pm, phase, tg, ptg, plus, fg, slog, root, random, n_random, lobe_table, s32,
+                     s32 + n, s32 + 2 * n, sf, sf + n, sf + 2 * n, sf + 3 * n, si, flags, state, par, itop);
+    memcpy(h0, h1, n * sizeof(double));
+    memcpy(h1, slog, n * sizeof(double));
+    state[RS_TOP0] = state[RS_TOP1];
+    state[RS_TOP1] = state[RS_TOP];
+    state[RS_PREV_TOP] = top;
+    memcpy(pm, mag, n * sizeof(double));
+    release(&b);
+    if (abrupt) return PyFloat_FromDouble(u_abrupt);
+    Py_RETURN_NONE;
+}
+
+/* ---- module --------------------------------------------------------------------------- */
+
+static PyMethodDef methods[] = {
+    {"emit", (PyCFunction)(void (*)(void))emit, METH_FASTCALL,
+     "emit(magnitude, phase, sign, spectrum, gain): spectrum = magnitude*sign*exp(i*float32(phase))*gain"},
+    {"affine", (PyCFunction)(void (*)(void))affine, METH_FASTCALL, "affine(x, scale, offset): x = offset + scale*x in place"},
+    {"canne_next", (PyCFunction)(void (*)(void))canne_next, METH_FASTCALL, "CannePhase.next's integration step"},
+    {"rtpghi_next", (PyCFunction)(void (*)(void))rtpghi_next, METH_FASTCALL, "RTPGHI.next's integration step"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_native",
+    "The compiled inner loops of aedaemon.dsp (phase, pitch, shaping); see aedaemon/dsp/_native.c.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
