@@ -12,7 +12,7 @@ setup(
         Extension(
             "aedaemon.dsp._native",
             sources=["aedaemon/dsp/_native.c"],
-            extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math", "-std=c99", "-Wall"],
+            extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math", "-Wall"],
             libraries=["m"],
         )
     ]

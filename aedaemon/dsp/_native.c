@@ -16,7 +16,12 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
 
 /* ---- buffers ---------------------------------------------------------------------------- */
 
@@ -531,6 +536,222 @@ static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
+
+/* ---- pitch: peaks, the cosine-comb periodicity of candidates, the least-squares refit ----- */
+
+enum { PP_BIN_HZ, PP_FMIN, PP_FMAX, PP_RANGE, PP_MAX_PEAKS, PP_TOL, PP_PERIODIC, PP_APERIODIC, PP_OFF_CLASS,
+       PP_SUB_PEAKS, PP_SUBHARMONICS, PP_FIT_H, PP_N };
+#define PITCH_MAX_PEAKS 64
+#define PITCH_MAX_CANDS 256
+
+/* The frame's peaks (pitch.PitchEstimator.peaks): local maxima (above the bin below, at least
+ * the bin above) above top * range, the strongest max_peaks of them (in bin order), their
+ * parabolic frequency on the floored log magnitude and their lobe power. Returns the count,
+ * 0 for none (also: top not positive and finite). */
+static int find_peaks(const double *mag, Py_ssize_t n, const double *par, int64_t *cand, double *freqs, double *power)
+{
+    if (n < 3) return 0;
+    double top = np_amax(mag, n);
+    if (!(top > 0.0 && isfinite(top))) return 0;
+    double floor = top * par[PP_RANGE];
+    Py_ssize_t count = 0;
+    for (Py_ssize_t v = 1; v < n - 1; v++) {
+        double m = mag[v];
+        if (m > floor && m > mag[v - 1] && m >= mag[v + 1]) cand[count++] = v;
+    }
+    Py_ssize_t keep = (Py_ssize_t)par[PP_MAX_PEAKS];
+    if (count > keep) {
+        /* the strongest `keep`: the keep-th largest magnitude by selection, then those above it
+         * and, of those equal to it, the lowest bins (np.argpartition leaves ties unspecified) */
+        Py_ssize_t lo = 0, hi = count - 1, k = keep - 1; /* k-th largest, 0-based, in a copy */
+        int64_t *w = cand + count;                       /* the second half of the scratch */
+        memcpy(w, cand, count * sizeof(int64_t));
+        while (lo < hi) {
+            double pivot = mag[w[(lo + hi) / 2]];
+            Py_ssize_t i = lo, j = hi;
+            while (i <= j) {
+                while (mag[w[i]] > pivot) i++;
+                while (mag[w[j]] < pivot) j--;
+                if (i <= j) {
+                    int64_t t = w[i]; w[i] = w[j]; w[j] = t;
+                    i++; j--;
+                }
+            }
+            if (k <= j) hi = j;
+            else if (k >= i) lo = i;
+            else break;
+        }
+        double kth = mag[w[k]];
+        Py_ssize_t above = 0;
+        for (Py_ssize_t i = 0; i < count; i++) above += mag[cand[i]] > kth;
+        Py_ssize_t ties = keep - above, out = 0;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            double m = mag[cand[i]];
+            if (m > kth || (m == kth && ties-- > 0)) cand[out++] = cand[i];
+        }
+        count = out;
+    }
+    double lfloor = floor * 1e-2, bin_hz = par[PP_BIN_HZ];
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t v = cand[i];
+        double a = mag[v - 1], b = mag[v], g = mag[v + 1];
+        power[i] = a * a + b * b + g * g;
+        double la = log(np_max(a, lfloor)), lb = log(np_max(b, lfloor)), lg = log(np_max(g, lfloor));
+        double num = la * 0.5 - lg * 0.5;
+        double den = (la - 2.0 * lb) + lg;
+        double f = num / den * bin_hz;
+        freqs[i] = f + (double)v * bin_hz;
+    }
+    return (int)count;
+}
+
+/* d = (total - sum P cos x) / max(total - sum P sin(x)/x, 1e-300), x = 2 pi f / candidate */
+static void periodicity(const double *freqs, const double *power, int np_, const double *cands, int nc, double *d)
+{
+    double total = 0.0;
+    for (int p = 0; p < np_; p++) total += power[p];
+    for (int c = 0; c < nc; c++) {
+        double w = (2.0 * M_PI) / cands[c], sc = 0.0, ss = 0.0;
+        for (int p = 0; p < np_; p++) {
+            double x = w * freqs[p];
+            sc += cos(x) * power[p];
+            ss += sin(x) / x * power[p];
+        }
+        d[c] = (total - sc) / np_max(total - ss, 1e-300);
+    }
+}
+
+/* the highest candidate with d < periodic, else the first lowest d (NaN first, as np.argmin) */
+static int pick(const double *d, int nc, double periodic)
+{
+    for (int c = nc - 1; c >= 0; c--)
+        if (d[c] < periodic) return c;
+    int best = 0;
+    for (int c = 1; c < nc; c++) {
+        if (d[best] != d[best]) break;
+        if (d[c] < d[best] || d[c] != d[c]) best = c;
+    }
+    return best;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* pitch_estimate(magnitude, octaves or None, peak_tmp, params) -> f0 in Hz or None */
+static PyObject *pitch_estimate(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "pitch_estimate";
+    if (check_nargs(fn, nargs, 4) < 0) return NULL;
+    Py_ssize_t n = f64_len(fn, args[0], "magnitude");
+    if (n < 0) return NULL;
+    PyObject *oct = args[1];
+    const spec_t spec[] = {{"magnitude", F64, n, 0}, {"peak_tmp", I64, 2 * n, 1}, {"params", F64, PP_N, 0},
+                           {"octaves", F64, -1, 0}};
+    PyObject *a4[4] = {args[0], args[2], args[3], oct};
+    bufs_t b;
+    if (get_bufs(fn, a4, spec, oct == Py_None ? 3 : 4, &b) < 0) return NULL;
+    const double *mag = D(0), *par = D(2);
+    if (par[PP_MAX_PEAKS] < 1 || par[PP_MAX_PEAKS] > PITCH_MAX_PEAKS || par[PP_SUB_PEAKS] < 1 ||
+        par[PP_SUB_PEAKS] * par[PP_SUBHARMONICS] > PITCH_MAX_CANDS || par[PP_SUBHARMONICS] < 1 ||
+        (oct != Py_None && b.v[3].len / 8 > PITCH_MAX_CANDS)) {
+        release(&b);
+        PyErr_Format(PyExc_ValueError, "%s: parameters out of range", fn);
+        return NULL;
+    }
+    double freqs[PITCH_MAX_PEAKS], power[PITCH_MAX_PEAKS], cands[PITCH_MAX_CANDS], d[PITCH_MAX_CANDS];
+    int np_ = find_peaks(mag, n, par, L(1), freqs, power);
+    double total = 0.0;
+    for (int p = 0; p < np_; p++) total += power[p];
+    PyObject *none_result = NULL;
+    if (!np_ || !(total > 0.0)) goto none;
+    int nc = 0, best = 0;
+    const double *cp = cands;
+    if (oct != Py_None) {
+        cp = D(3);
+        nc = (int)(b.v[3].len / 8);
+        if (nc) {
+            periodicity(freqs, power, np_, cp, nc, d);
+            best = pick(d, nc, par[PP_PERIODIC]);
+        }
+    }
+    if (oct == Py_None || nc == 0 || d[best] > par[PP_OFF_CLASS]) {
+        /* every f0 the strongest peaks imply: each of them / 1 ... subharmonics, ascending */
+        int ns = (int)par[PP_SUB_PEAKS], nh = (int)par[PP_SUBHARMONICS];
+        int strong[PITCH_MAX_PEAKS], n_strong = 0;
+        if (np_ > ns) {
+            uint8_t taken[PITCH_MAX_PEAKS] = {0};
+            for (int k = 0; k < ns; k++) {
+                int m = -1;
+                for (int p = 0; p < np_; p++)
+                    if (!taken[p] && (m < 0 || power[p] > power[m])) m = p;
+                taken[m] = 1;
+                strong[n_strong++] = m;
+            }
+        } else {
+            for (int p = 0; p < np_; p++) strong[n_strong++] = p;
+        }
+        nc = 0;
+        for (int k = 0; k < n_strong; k++)
+            for (int h = 1; h <= nh; h++) {
+                double c = freqs[strong[k]] * (1.0 / (double)h);
+                if (c >= par[PP_FMIN] && c <= par[PP_FMAX]) cands[nc++] = c;
+            }
+        if (!nc) goto none;
+        qsort(cands, nc, sizeof(double), cmp_double);
+        cp = cands;
+        periodicity(freqs, power, np_, cp, nc, d);
+        best = pick(d, nc, par[PP_PERIODIC]);
+    }
+    if (!(d[best] <= par[PP_APERIODIC])) goto none;
+    {
+        /* weighted least squares of f ~ h f0 over the peaks near a harmonic h <= fit_h */
+        double f = cp[best], inv = 1.0 / f, slack = 0.5 * par[PP_BIN_HZ] / f, den = 0.0, numer = 0.0;
+        for (int p = 0; p < np_; p++) {
+            double r = freqs[p] * inv, h = rint(r);
+            int on = fabs(r - h) <= np_max(h * par[PP_TOL], slack) && h <= par[PP_FIT_H];
+            double w = power[p] * (double)on;
+            w = w * h;
+            den += w * h;
+            numer += w * freqs[p];
+        }
+        if (!(den > 0.0)) goto none;
+        double f0 = numer / den;
+        release(&b);
+        if (isfinite(f0) && f0 > 0.0) return PyFloat_FromDouble(f0);
+        Py_RETURN_NONE;
+    }
+none:
+    (void)none_result;
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* pitch_peaks(magnitude, peak_tmp, params, freqs_out, power_out) -> count */
+static PyObject *pitch_peaks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "pitch_peaks";
+    if (check_nargs(fn, nargs, 5) < 0) return NULL;
+    Py_ssize_t n = f64_len(fn, args[0], "magnitude");
+    if (n < 0) return NULL;
+    const spec_t spec[] = {{"magnitude", F64, n, 0}, {"peak_tmp", I64, 2 * n, 1}, {"params", F64, PP_N, 0},
+                           {"freqs", F64, -1, 1}, {"power", F64, -1, 1}};
+    bufs_t b;
+    if (get_bufs(fn, args, spec, 5, &b) < 0) return NULL;
+    const double *par = D(2);
+    if (par[PP_MAX_PEAKS] < 1 || par[PP_MAX_PEAKS] > PITCH_MAX_PEAKS || b.v[3].len / 8 < par[PP_MAX_PEAKS] ||
+        b.v[4].len / 8 < par[PP_MAX_PEAKS]) {
+        release(&b);
+        PyErr_Format(PyExc_ValueError, "%s: freqs and power need max_peaks (<= %d) elements", fn, PITCH_MAX_PEAKS);
+        return NULL;
+    }
+    int count = find_peaks(D(0), n, par, L(1), D(3), D(4));
+    release(&b);
+    return PyLong_FromLong(count);
+}
+
 /* ---- module --------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -539,6 +760,8 @@ static PyMethodDef methods[] = {
     {"affine", (PyCFunction)(void (*)(void))affine, METH_FASTCALL, "affine(x, scale, offset): x = offset + scale*x in place"},
     {"canne_next", (PyCFunction)(void (*)(void))canne_next, METH_FASTCALL, "CannePhase.next's integration step"},
     {"rtpghi_next", (PyCFunction)(void (*)(void))rtpghi_next, METH_FASTCALL, "RTPGHI.next's integration step"},
+    {"pitch_estimate", (PyCFunction)(void (*)(void))pitch_estimate, METH_FASTCALL, "PitchEstimator.estimate"},
+    {"pitch_peaks", (PyCFunction)(void (*)(void))pitch_peaks, METH_FASTCALL, "PitchEstimator.peaks"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,4 +1,4 @@
-"""Fundamental frequency of one magnitude frame (pure numpy): which pitch does this frame sound?
+"""Fundamental frequency of one magnitude frame: which pitch does this frame sound?
 
 The engine tracks the pitch of each distinct decoded frame and transposes so that the sound
 has the pitch that was played. The estimate has to agree with what a listener (or a
@@ -29,8 +29,11 @@ time-domain tracker such as YIN) hears, so the octave is chosen the way periodic
    of the chosen candidate's harmonics (h ≤ 16).
 
 `estimate` returns None when the frame has no peaks or no candidate explains its power
-(silence, noise); the caller decides the fallback. Everything is vectorised over the peak
-list (≤ `MAX_PEAKS`): about 25 numpy calls per frame.
+(silence, noise); the caller decides the fallback. The steps are compiled
+(aedaemon/dsp/_native.c: one pass over the frame for the peaks, then loops over the peak list,
+≤ `MAX_PEAKS`); as ~25 NumPy calls they cost ~140 µs a frame, compiled ~10. The NumPy version
+is frozen in benchmarks/pitch_reference.py: the same estimates up to rounding
+(tests/test_pitch_equivalence.py).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ import math
 from typing import Optional
 
 import numpy as np
+
+from . import _native
 
 A4_HZ = 440.0
 FMIN_HZ = 40.0
@@ -56,11 +61,6 @@ FIT_HARMONICS = 16
 
 _RANGE = 10.0 ** (-RANGE_DB / 20.0)
 _TOL = 2.0 ** (TOLERANCE_CENTS / 1200.0) - 1.0
-_EMPTY = np.zeros(0)
-_TWO_PI = 2.0 * np.pi
-_TRIPLE = np.arange(3)  # (bin - 1, bin, bin + 1) of bins indexed from 1
-_PARABOLA = np.array([[0.5, 1.0], [0.0, -2.0], [-0.5, 1.0]])
-_ONES3 = np.ones(3)
 
 
 def pitch_class_hz(pitch_class: int, a4: float = A4_HZ) -> float:
@@ -86,8 +86,16 @@ class PitchEstimator:
         steps = int(np.floor(1200.0 * np.log2(self.fmax / fmin) / GRID_CENTS)) + 1
         self._grid = fmin * 2.0 ** (np.arange(steps) * GRID_CENTS / 1200.0)
         self._octaves = [self._octaves_of(pc) for pc in range(12)]
-        self._sub = 1.0 / np.arange(1, SUBHARMONICS + 1, dtype=np.float64)
-        self._bin_freq = np.arange(1, n_fft // 2 + 2) * self.bin_hz  # Hz of bin k + 1 (peaks indexed from 1)
+        n_bins = n_fft // 2 + 1
+        self._peak_tmp = np.zeros(2 * n_bins, dtype=np.int64)  # the compiled step's peak list
+        self._in = np.zeros(n_bins)  # a frame that is not float64 is copied here
+        self._params = np.array(
+            [
+                self.bin_hz, self.fmin, self.fmax, _RANGE, MAX_PEAKS, _TOL, PERIODIC, APERIODIC, OFF_CLASS,
+                SUBHARMONIC_PEAKS, SUBHARMONICS, FIT_HARMONICS,
+            ],
+            dtype=np.float64,
+        )
 
     def _octaves_of(self, pitch_class: int) -> np.ndarray:
         base = pitch_class_hz(pitch_class)
@@ -98,92 +106,27 @@ class PitchEstimator:
         """Ascending candidate f0s: the octaves of the pitch class, or a fine grid."""
         return self._grid if pitch_class is None else self._octaves[pitch_class % 12]
 
+    def _frame(self, mag: np.ndarray) -> np.ndarray:
+        mag = np.asarray(mag)
+        if mag.dtype == np.float64 and mag.flags.c_contiguous:
+            return mag
+        if mag.shape == self._in.shape:
+            np.copyto(self._in, mag)
+            return self._in
+        return np.ascontiguousarray(mag, dtype=np.float64)
+
     def peaks(self, mag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Interpolated frequencies (Hz) and lobe powers of the frame's strongest peaks."""
-        mag = np.asarray(mag, dtype=np.float64)
-        n = len(mag)
-        if n < 3:
-            return _EMPTY, _EMPTY
-        top = float(mag.max())
-        if not (top > 0.0 and math.isfinite(top)):
-            return _EMPTY, _EMPTY
-        floor = top * _RANGE
-        # decoded frames are mostly exact zeros: the local-maximum rule only above the floor,
-        # on (bin - 1, bin, bin + 1) triples gathered at once (the edge bins never count)
-        above = np.flatnonzero(mag[1:-1] > floor)
-        tri = mag[above[:, None] + _TRIPLE]
-        keep = (tri[:, 1] > tri[:, 0]) & (tri[:, 1] >= tri[:, 2])
-        tri = tri[keep]
-        idx = above[keep]
-        if len(idx) > MAX_PEAKS:
-            sel = np.argpartition(tri[:, 1], -MAX_PEAKS)[-MAX_PEAKS:]
-            tri, idx = tri[sel], idx[sel]
-        power = np.square(tri) @ _ONES3
-        # parabola on the floored log magnitude (a ReLU zero next to a peak is not -inf):
-        # columns (a - g, a - 2b + g); at a strict maximum (b > a, b >= g) the vertex offset
-        # (a - g) / 2(a - 2b + g) lies within ±0.5 bin, no clipping needed
-        nd = np.log(np.maximum(tri, floor * 1e-2)) @ _PARABOLA
-        delta = nd[:, 0] / nd[:, 1]
-        delta *= self.bin_hz
-        delta += self._bin_freq[idx]
-        return delta, power
-
-    @staticmethod
-    def periodicity(freqs: np.ndarray, power: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        """Normalised difference d per candidate (0: every peak on its harmonic grid)."""
-        x = np.multiply.outer(_TWO_PI / cands, freqs)
-        total = power.sum()
-        num = total - np.cos(x) @ power
-        den = total - (np.sin(x) / x) @ power
-        return num / np.maximum(den, 1e-300)
-
-    def _subharmonics(self, freqs: np.ndarray, power: np.ndarray) -> np.ndarray:
-        """Ascending f0s the strongest peaks imply (peak / 1…SUBHARMONICS) within fmin..fmax."""
-        strong = freqs[np.argsort(power)[-SUBHARMONIC_PEAKS:]] if len(freqs) > SUBHARMONIC_PEAKS else freqs
-        c = np.multiply.outer(strong, self._sub).ravel()
-        c = c[(c >= self.fmin) & (c <= self.fmax)]
-        c.sort()
-        return c
-
-    @staticmethod
-    def _pick(d: np.ndarray) -> int:
-        """The highest candidate whose period is the sound's (d < PERIODIC), else the best fit."""
-        periodic = np.flatnonzero(d < PERIODIC)
-        return int(periodic[-1]) if len(periodic) else int(np.argmin(d))
+        """Interpolated frequencies (Hz) and lobe powers of the frame's strongest peaks (step 1;
+        new arrays, in bin order)."""
+        mag = self._frame(mag)
+        tmp = self._peak_tmp if len(self._peak_tmp) == 2 * len(mag) else np.zeros(2 * len(mag), np.int64)
+        freqs, power = np.zeros(MAX_PEAKS), np.zeros(MAX_PEAKS)
+        k = _native.pitch_peaks(mag, tmp, self._params, freqs, power)
+        return freqs[:k], power[:k]
 
     def estimate(self, mag: np.ndarray, pitch_class: Optional[int] = None) -> Optional[float]:
         """f0 in Hz of this frame (A4 = 440 Hz as the model was trained), or None."""
-        freqs, power = self.peaks(mag)
-        if not len(freqs):
-            return None
-        total = float(power.sum())
-        if not total > 0.0:
-            return None
-        if pitch_class is not None:
-            cands = self._octaves[pitch_class % 12]
-            d = self.periodicity(freqs, power, cands)
-            best = self._pick(d)
-        if pitch_class is None or d[best] > OFF_CLASS:  # unconditioned, or off the class: every f0
-            cands = self._subharmonics(freqs, power)
-            if not len(cands):
-                return None
-            d = self.periodicity(freqs, power, cands)
-            best = self._pick(d)
-        if not d[best] <= APERIODIC:
-            return None
-        return self._refine(freqs, power, float(cands[best]))
-
-    def _refine(self, freqs: np.ndarray, power: np.ndarray, f: float) -> Optional[float]:
-        """Weighted least squares of f ≈ h·f0 over the peaks within TOLERANCE_CENTS of candidate
-        f's harmonics h ≤ FIT_HARMONICS."""
-        r = freqs * (1.0 / f)
-        h = np.rint(r)  # a peak below f/2 has h = 0: no weight
-        on = np.abs(r - h) <= np.maximum(h * _TOL, 0.5 * self.bin_hz / f)
-        on &= h <= FIT_HARMONICS
-        w = power * on
-        w *= h
-        den = float(w @ h)
-        if den <= 0.0:
-            return None
-        f0 = float(w @ freqs) / den
-        return f0 if math.isfinite(f0) and f0 > 0.0 else None
+        mag = self._frame(mag)
+        tmp = self._peak_tmp if len(self._peak_tmp) == 2 * len(mag) else np.zeros(2 * len(mag), np.int64)
+        octaves = None if pitch_class is None else self._octaves[pitch_class % 12]
+        return _native.pitch_estimate(mag, octaves, tmp, self._params)

@@ -1,0 +1,193 @@
+"""Frozen reference: aedaemon/dsp/pitch.py as of commit a3d59f4 (before its loops were compiled),
+the NumPy implementation tests/test_pitch_equivalence.py and benchmarks/bench_hop_profile.py run
+next to the live module (PitchEstimator renamed RefPitchEstimator); do not edit.
+
+Fundamental frequency of one magnitude frame (pure numpy): which pitch does this frame sound?
+
+The engine tracks the pitch of each distinct decoded frame and transposes so that the sound
+has the pitch that was played. The estimate has to agree with what a listener (or a
+time-domain tracker such as YIN) hears, so the octave is chosen the way periodicity decides it:
+
+1. Peaks: local maxima of the frame within `range_db` of its strongest bin, their frequency
+   refined by parabolic interpolation on the log magnitude, their power summed over the lobe.
+   Only bins above that floor are tested (a decoded frame is mostly exact zeros).
+2. Candidates: for a chroma-conditioned model the pitch class is known, so first only the
+   octaves pc_freq × 2^k over the audible range.
+3. Score: a cosine-comb harmonic sum of the peaks' power — the autocorrelation of the frame
+   at the candidate's period, normalised as YIN's cumulative-mean difference:
+   d(f) = Σ P·(1 − cos 2πf_p/f) / Σ P·(1 − sinc 2πf_p/f). It is 0 when every partial sits on
+   the candidate's harmonic grid. The sound repeats with the period of the *highest* candidate
+   with d < `PERIODIC` (one octave too high leaves the odd partials off its grid; one too low
+   fits as well but is not the shortest period), as a listener or a time-domain tracker
+   decides; if none qualifies, the candidate with the lowest d, unless even that is above
+   `APERIODIC` (no fundamental: noise). `PERIODIC` is YIN's own threshold, measured against
+   YIN on 2 000 renders of decoded frames (33 timbres × 12 classes × shifts −36…+36): a
+   threshold rising with frequency (as before) calls octave-ambiguous frames (odd partials
+   ~15 dB down, d ≈ 0.11) an octave higher than YIN hears them at any transposition.
+4. Off-class fallback: some timbres decode a frame whose periodicity is not the chroma's class
+   (the conditioned class is its 3rd harmonic: the sound is a fifth lower, −7/−19 semitones).
+   When even the best octave candidate scores d > `OFF_CLASS`, the search is repeated over
+   every f0 the strongest peaks imply (each of the `SUBHARMONIC_PEAKS` strongest divided by
+   1…`SUBHARMONICS`: a full search, evaluated on the peak list only) and that result is used.
+5. Refine: f0 from a weighted least-squares fit of h·f0 to the peaks within `TOLERANCE_CENTS`
+   of the chosen candidate's harmonics (h ≤ 16).
+
+`estimate` returns None when the frame has no peaks or no candidate explains its power
+(silence, noise); the caller decides the fallback. Everything is vectorised over the peak
+list (≤ `MAX_PEAKS`): about 25 numpy calls per frame.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+A4_HZ = 440.0
+FMIN_HZ = 40.0
+FMAX_HZ = 4200.0
+RANGE_DB = 60.0
+MAX_PEAKS = 48
+TOLERANCE_CENTS = 40.0
+PERIODIC = 0.105  # normalised difference below which a candidate's period counts as the period
+APERIODIC = 0.6  # above this for every candidate: no fundamental
+OFF_CLASS = 0.15  # best octave of the chroma class above this: search every f0 (step 4)
+SUBHARMONIC_PEAKS = 8
+SUBHARMONICS = 6
+GRID_CENTS = 20.0  # candidate spacing of `candidates(None)` (kept for callers; not used by estimate)
+FIT_HARMONICS = 16
+
+_RANGE = 10.0 ** (-RANGE_DB / 20.0)
+_TOL = 2.0 ** (TOLERANCE_CENTS / 1200.0) - 1.0
+_EMPTY = np.zeros(0)
+_TWO_PI = 2.0 * np.pi
+_TRIPLE = np.arange(3)  # (bin - 1, bin, bin + 1) of bins indexed from 1
+_PARABOLA = np.array([[0.5, 1.0], [0.0, -2.0], [-0.5, 1.0]])
+_ONES3 = np.ones(3)
+
+
+def pitch_class_hz(pitch_class: int, a4: float = A4_HZ) -> float:
+    """Frequency of pitch class 0..11 (C..B) in the octave of A4."""
+    return a4 * 2.0 ** ((pitch_class - 9) / 12.0)
+
+
+def hz_to_midi(hz: float, a4: float = A4_HZ) -> float:
+    return 69.0 + 12.0 * float(np.log2(hz / a4))
+
+
+def midi_to_hz(note: float, a4: float = A4_HZ) -> float:
+    return a4 * 2.0 ** ((note - 69.0) / 12.0)
+
+
+class RefPitchEstimator:
+    """f0 of magnitude frames of one size and rate; `estimate(mag, pitch_class)` → Hz or None."""
+
+    def __init__(self, n_fft: int, sample_rate: int, fmin: float = FMIN_HZ, fmax: float = FMAX_HZ) -> None:
+        self.bin_hz = sample_rate / n_fft
+        self.fmin = fmin
+        self.fmax = min(fmax, sample_rate / 4.0)
+        steps = int(np.floor(1200.0 * np.log2(self.fmax / fmin) / GRID_CENTS)) + 1
+        self._grid = fmin * 2.0 ** (np.arange(steps) * GRID_CENTS / 1200.0)
+        self._octaves = [self._octaves_of(pc) for pc in range(12)]
+        self._sub = 1.0 / np.arange(1, SUBHARMONICS + 1, dtype=np.float64)
+        self._bin_freq = np.arange(1, n_fft // 2 + 2) * self.bin_hz  # Hz of bin k + 1 (peaks indexed from 1)
+
+    def _octaves_of(self, pitch_class: int) -> np.ndarray:
+        base = pitch_class_hz(pitch_class)
+        k = np.arange(np.ceil(np.log2(self.fmin / base)), np.floor(np.log2(self.fmax / base)) + 1)
+        return base * 2.0**k
+
+    def candidates(self, pitch_class: Optional[int]) -> np.ndarray:
+        """Ascending candidate f0s: the octaves of the pitch class, or a fine grid."""
+        return self._grid if pitch_class is None else self._octaves[pitch_class % 12]
+
+    def peaks(self, mag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Interpolated frequencies (Hz) and lobe powers of the frame's strongest peaks."""
+        mag = np.asarray(mag, dtype=np.float64)
+        n = len(mag)
+        if n < 3:
+            return _EMPTY, _EMPTY
+        top = float(mag.max())
+        if not (top > 0.0 and math.isfinite(top)):
+            return _EMPTY, _EMPTY
+        floor = top * _RANGE
+        # decoded frames are mostly exact zeros: the local-maximum rule only above the floor,
+        # on (bin - 1, bin, bin + 1) triples gathered at once (the edge bins never count)
+        above = np.flatnonzero(mag[1:-1] > floor)
+        tri = mag[above[:, None] + _TRIPLE]
+        keep = (tri[:, 1] > tri[:, 0]) & (tri[:, 1] >= tri[:, 2])
+        tri = tri[keep]
+        idx = above[keep]
+        if len(idx) > MAX_PEAKS:
+            sel = np.argpartition(tri[:, 1], -MAX_PEAKS)[-MAX_PEAKS:]
+            tri, idx = tri[sel], idx[sel]
+        power = np.square(tri) @ _ONES3
+        # parabola on the floored log magnitude (a ReLU zero next to a peak is not -inf):
+        # columns (a - g, a - 2b + g); at a strict maximum (b > a, b >= g) the vertex offset
+        # (a - g) / 2(a - 2b + g) lies within ±0.5 bin, no clipping needed
+        nd = np.log(np.maximum(tri, floor * 1e-2)) @ _PARABOLA
+        delta = nd[:, 0] / nd[:, 1]
+        delta *= self.bin_hz
+        delta += self._bin_freq[idx]
+        return delta, power
+
+    @staticmethod
+    def periodicity(freqs: np.ndarray, power: np.ndarray, cands: np.ndarray) -> np.ndarray:
+        """Normalised difference d per candidate (0: every peak on its harmonic grid)."""
+        x = np.multiply.outer(_TWO_PI / cands, freqs)
+        total = power.sum()
+        num = total - np.cos(x) @ power
+        den = total - (np.sin(x) / x) @ power
+        return num / np.maximum(den, 1e-300)
+
+    def _subharmonics(self, freqs: np.ndarray, power: np.ndarray) -> np.ndarray:
+        """Ascending f0s the strongest peaks imply (peak / 1…SUBHARMONICS) within fmin..fmax."""
+        strong = freqs[np.argsort(power)[-SUBHARMONIC_PEAKS:]] if len(freqs) > SUBHARMONIC_PEAKS else freqs
+        c = np.multiply.outer(strong, self._sub).ravel()
+        c = c[(c >= self.fmin) & (c <= self.fmax)]
+        c.sort()
+        return c
+
+    @staticmethod
+    def _pick(d: np.ndarray) -> int:
+        """The highest candidate whose period is the sound's (d < PERIODIC), else the best fit."""
+        periodic = np.flatnonzero(d < PERIODIC)
+        return int(periodic[-1]) if len(periodic) else int(np.argmin(d))
+
+    def estimate(self, mag: np.ndarray, pitch_class: Optional[int] = None) -> Optional[float]:
+        """f0 in Hz of this frame (A4 = 440 Hz as the model was trained), or None."""
+        freqs, power = self.peaks(mag)
+        if not len(freqs):
+            return None
+        total = float(power.sum())
+        if not total > 0.0:
+            return None
+        if pitch_class is not None:
+            cands = self._octaves[pitch_class % 12]
+            d = self.periodicity(freqs, power, cands)
+            best = self._pick(d)
+        if pitch_class is None or d[best] > OFF_CLASS:  # unconditioned, or off the class: every f0
+            cands = self._subharmonics(freqs, power)
+            if not len(cands):
+                return None
+            d = self.periodicity(freqs, power, cands)
+            best = self._pick(d)
+        if not d[best] <= APERIODIC:
+            return None
+        return self._refine(freqs, power, float(cands[best]))
+
+    def _refine(self, freqs: np.ndarray, power: np.ndarray, f: float) -> Optional[float]:
+        """Weighted least squares of f ≈ h·f0 over the peaks within TOLERANCE_CENTS of candidate
+        f's harmonics h ≤ FIT_HARMONICS."""
+        r = freqs * (1.0 / f)
+        h = np.rint(r)  # a peak below f/2 has h = 0: no weight
+        on = np.abs(r - h) <= np.maximum(h * _TOL, 0.5 * self.bin_hz / f)
+        on &= h <= FIT_HARMONICS
+        w = power * on
+        w *= h
+        den = float(w @ h)
+        if den <= 0.0:
+            return None
+        f0 = float(w @ freqs) / den
+        return f0 if math.isfinite(f0) and f0 > 0.0 else None
