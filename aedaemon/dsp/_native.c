@@ -752,6 +752,366 @@ static PyObject *pitch_peaks(PyObject *self, PyObject *const *args, Py_ssize_t n
     return PyLong_FromLong(count);
 }
 
+
+/* ---- shaping: peak-locked transpose (shaping.SpectralShaper) ----------------------------- */
+
+enum { SP_ACTIVE, SP_PARABOLA, SP_LOBE, SP_PROMINENCE, SP_WIDTH, SP_FORMANTS, SP_N };
+enum { SI_KIND, SI_NL, SI_NPK, SI_NTONAL, SI_POS_LAST, SI_ACT_FIRST, SI_ACT_LAST, SI_J0, SI_J1, SI_HAS_NOISE,
+       SI_ARGMAX, SI_N };
+enum { K_PASS, K_SILENT, K_AXIS, K_PEAKS };
+
+/* workspace layout: float64 rows of n (R2, D, posb, ma, w, val, pos, pv, lpv, e_in, e, nontonal),
+ * then cost (n + 1), noise (n + 2), power (n + 2); int64 rows act, rid, tgt, pk, then sf and st
+ * (n + 1 each) */
+#define WS_F64(n) (12 * (n) + 3 * ((n) + 2))
+#define WS_I64(n) (4 * (n) + 2 * ((n) + 1))
+
+typedef struct {
+    double *R2, *D, *posb, *ma, *w, *val, *pos, *pv, *lpv, *e_in, *e, *nontonal, *cost, *noise, *power;
+    int64_t *act, *rid, *tgt, *pk, *sf, *st;
+} shape_ws;
+
+static void shape_layout(shape_ws *ws, double *f, int64_t *i, Py_ssize_t n)
+{
+    ws->R2 = f; ws->D = f + n; ws->posb = f + 2 * n; ws->ma = f + 3 * n; ws->w = f + 4 * n; ws->val = f + 5 * n;
+    ws->pos = f + 6 * n; ws->pv = f + 7 * n; ws->lpv = f + 8 * n; ws->e_in = f + 9 * n; ws->e = f + 10 * n;
+    ws->nontonal = f + 11 * n; ws->cost = f + 12 * n; ws->noise = ws->cost + (n + 1); ws->power = ws->noise + (n + 2);
+    ws->act = i; ws->rid = i + n; ws->tgt = i + 2 * n; ws->pk = i + 3 * n; ws->sf = i + 4 * n; ws->st = ws->sf + (n + 1);
+}
+
+/* np.interp(x, xp, fp) for ascending xp (len >= 1): fp[0] / fp[-1] outside, else the slope
+ * form NumPy evaluates, fp[j] where x == xp[j] */
+static double np_interp(double x, const double *xp, const double *fp, Py_ssize_t len)
+{
+    if (!(x <= xp[len - 1])) return x != x ? x : fp[len - 1];
+    if (x < xp[0]) return fp[0];
+    if (len == 1) return fp[0];
+    Py_ssize_t lo = 0, hi = len - 1; /* xp[lo] <= x < xp[hi] or x == xp[len-1] */
+    if (x == xp[len - 1]) return fp[len - 1];
+    while (hi - lo > 1) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (xp[mid] <= x) lo = mid;
+        else hi = mid;
+    }
+    if (xp[lo] == x) return fp[lo];
+    double slope = (fp[lo + 1] - fp[lo]) / (xp[lo + 1] - xp[lo]);
+    double r = slope * (x - xp[lo]) + fp[lo];
+    if (r != r) {
+        r = slope * (x - xp[lo + 1]) + fp[lo + 1];
+        if (r != r && fp[lo] == fp[lo + 1]) r = fp[lo];
+    }
+    return r;
+}
+
+/* shape_analyse(magnitude, pad, ws_f64, ws_i64, info, params): everything of a frame that does
+ * not depend on the transpose (SpectralShaper._analyse); the frame is copied into pad[2:n+2]. */
+static PyObject *shape_analyse(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "shape_analyse";
+    if (check_nargs(fn, nargs, 6) < 0) return NULL;
+    Py_ssize_t n = f64_len(fn, args[0], "magnitude");
+    if (n < 0) return NULL;
+    if (n < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: empty frame", fn);
+        return NULL;
+    }
+    const spec_t spec[] = {{"magnitude", F64, n, 0}, {"pad", F64, n + 4, 1}, {"ws_f64", F64, WS_F64(n), 1},
+                           {"ws_i64", I64, WS_I64(n), 1}, {"info", F64, SI_N, 1}, {"params", F64, SP_N, 0}};
+    bufs_t b;
+    if (get_bufs(fn, args, spec, 6, &b) < 0) return NULL;
+    const double *mag = D(0), *par = D(5);
+    double *pad = D(1), *info = D(4);
+    shape_ws ws;
+    shape_layout(&ws, D(2), L(3), n);
+    pad[0] = pad[1] = pad[n + 2] = pad[n + 3] = 0.0;
+    memcpy(pad + 2, mag, n * sizeof(double));
+    const double *m = pad + 2;
+    /* the first maximum, or the first NaN (np.argmax) */
+    Py_ssize_t im = 0;
+    for (Py_ssize_t k = 0; k < n + 4; k++) {
+        if (pad[k] != pad[k]) { im = k; break; }
+        if (pad[k] > pad[im]) im = k;
+    }
+    double top = pad[im];
+    info[SI_ARGMAX] = (double)im;
+    info[SI_HAS_NOISE] = 0.0;
+    if (!isfinite(top)) { info[SI_KIND] = K_PASS; goto done; }
+    if (!(top > 0.0)) { info[SI_KIND] = K_SILENT; goto done; }
+    {
+        double thr = top * par[SP_ACTIVE];
+        /* live bins: above the floor, or right after such a bin */
+        Py_ssize_t nl = 0, npk = 0;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            if (m[k] > thr || (k > 0 && m[k - 1] > thr)) ws.act[nl++] = k;
+        }
+        /* peaks: above the two bins below, at least the two above (np.argmax of the 5 == 2) */
+        for (Py_ssize_t i = 0; i < nl; i++) {
+            Py_ssize_t k = ws.act[i];
+            double c = pad[k + 2];
+            if (c > pad[k] && c > pad[k + 1] && c >= pad[k + 3] && c >= pad[k + 4]) ws.pk[npk++] = i;
+        }
+        if (!npk) {
+            memcpy(ws.noise, m, n * sizeof(double));
+            ws.noise[n] = ws.noise[n + 1] = 0.0;
+            info[SI_J0] = 0.0;
+            info[SI_J1] = (double)(n - 1);
+            info[SI_HAS_NOISE] = 1.0;
+            info[SI_KIND] = K_AXIS;
+            goto done;
+        }
+        /* fractional positions: parabola through the log magnitudes relative to the peak */
+        for (Py_ssize_t j = 0; j < npk; j++) {
+            Py_ssize_t k = ws.act[ws.pk[j]];
+            double pv = pad[k + 2];
+            double l0 = log(np_max(pad[k + 1] / pv, par[SP_PARABOLA])), l1 = log(np_max(pad[k + 3] / pv, par[SP_PARABOLA]));
+            double den = 2.0 * l0 + 2.0 * l1;
+            den = np_min(den, -2e-12);
+            double pos = (l0 - l1) / den;
+            ws.pos[j] = pos + (double)k;
+            ws.pv[j] = pv;
+            ws.pk[j] = k; /* from here on: the peak's bin */
+        }
+        /* regions: bin k belongs to #{j >= 1: pk[j-1] + pk[j] <= 2k} */
+        for (Py_ssize_t j = 1; j < npk; j++) ws.sf[j] = ws.pk[j - 1] + ws.pk[j];
+        {
+            Py_ssize_t j = 0; /* rid */
+            for (Py_ssize_t i = 0; i < nl; i++) {
+                int64_t a2 = 2 * ws.act[i];
+                while (j + 1 < npk && ws.sf[j + 1] <= a2) j++;
+                ws.rid[i] = j;
+                ws.ma[i] = m[ws.act[i]];
+            }
+        }
+        /* region starts st (live-bin index) and valleys: the magnitude where a region starts
+         * (0 after a zero run), 0 past the last */
+        for (Py_ssize_t j = 0; j < npk; j++) { ws.e_in[j] = 0.0; ws.e[j] = 0.0; }
+        ws.st[0] = 0;
+        for (Py_ssize_t i = 1; i < nl; i++)
+            if (ws.rid[i] != ws.rid[i - 1]) ws.st[ws.rid[i]] = i;
+        ws.st[npk] = nl;
+        for (Py_ssize_t i = 0; i < nl; i++) {
+            double a = ws.ma[i];
+            ws.e_in[ws.rid[i]] += a * a;
+            ws.e[ws.rid[i]] += a; /* s_in */
+        }
+        int64_t ntonal = 0;
+        double first_valley = ws.act[0] == 0 ? ws.ma[0] : 0.0;
+        for (Py_ssize_t j = 0; j < npk; j++) {
+            Py_ssize_t i0 = ws.st[j], i1 = ws.st[j + 1];
+            double sv0 = j == 0 ? first_valley : (ws.act[i0] - ws.act[i0 - 1] == 1 ? ws.ma[i0] : 0.0);
+            double sv1 = j + 1 == npk ? 0.0 : (ws.act[i1] - ws.act[i1 - 1] == 1 ? ws.ma[i1] : 0.0);
+            double s_in = ws.e[j] * ws.e[j];
+            int tonal = s_in <= par[SP_WIDTH] * ws.e_in[j];
+            tonal = tonal && np_max(sv0, sv1) <= ws.pv[j] * par[SP_PROMINENCE];
+            ntonal += tonal;
+            ws.nontonal[j] = tonal ? 0.0 : 1.0;
+        }
+        /* 2R: twice the log magnitude above the region's floor (>= 0); D: 2R of the bin below
+         * (same region, neighbour bin; else 0) - 2R */
+        for (Py_ssize_t i = 0; i < nl; i++) {
+            int64_t j = ws.rid[i];
+            double r2 = ws.ma[i] / (ws.pv[j] * par[SP_LOBE]);
+            r2 = log(np_max(r2, 1.0));
+            ws.R2[i] = r2 * 2.0;
+            ws.posb[i] = ws.pos[j];
+        }
+        for (Py_ssize_t i = 0; i < nl; i++) {
+            int start = i == 0 || ws.rid[i] != ws.rid[i - 1] || ws.act[i] - ws.act[i - 1] != 1;
+            ws.D[i] = (start ? 0.0 : ws.R2[i - 1]) - ws.R2[i];
+        }
+        if (par[SP_FORMANTS] != 0.0)
+            for (Py_ssize_t j = 0; j < npk; j++) ws.lpv[j] = log(ws.pv[j]);
+        info[SI_NL] = (double)nl;
+        info[SI_NPK] = (double)npk;
+        info[SI_NTONAL] = (double)ntonal;
+        info[SI_POS_LAST] = ws.pos[npk - 1];
+        info[SI_ACT_FIRST] = (double)ws.act[0];
+        info[SI_ACT_LAST] = (double)ws.act[nl - 1];
+        info[SI_KIND] = K_PEAKS;
+        if (ntonal < npk) {
+            /* noise-like regions are not moved (gain 0) but scaled along the axis */
+            for (Py_ssize_t j = 0; j < npk; j++) ws.e_in[j] = ws.e_in[j] * (1.0 - ws.nontonal[j]);
+            for (Py_ssize_t k = 0; k < n + 2; k++) ws.noise[k] = 0.0;
+            Py_ssize_t j0 = -1, j1 = -1;
+            for (Py_ssize_t i = 0; i < nl; i++) {
+                double v = ws.ma[i] * ws.nontonal[ws.rid[i]];
+                ws.noise[ws.act[i]] = v;
+                if (v != 0.0) {
+                    if (j0 < 0) j0 = ws.act[i];
+                    j1 = ws.act[i];
+                }
+            }
+            if (j0 >= 0) {
+                info[SI_J0] = (double)j0;
+                info[SI_J1] = (double)j1;
+                info[SI_HAS_NOISE] = 1.0;
+            }
+        }
+    }
+done:
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* out[k] = noise[k c] / sqrt(r), c = 1/r, linear interpolation, over the output bins whose
+ * source touches a noise-like bin (SpectralShaper._noise_span); returns the count, k0 in *k0 */
+static Py_ssize_t noise_span(const shape_ws *ws, const double *info, Py_ssize_t n, double semitones, double r,
+                             int formants, Py_ssize_t *k0_out)
+{
+    double c = pow(2.0, -semitones / 12.0);
+    Py_ssize_t j0 = (Py_ssize_t)info[SI_J0], j1 = (Py_ssize_t)info[SI_J1];
+    Py_ssize_t lo_min = j0 - 1 > 0 ? j0 - 1 : 0;
+    Py_ssize_t lo_max = j1 < n - 2 ? j1 : n - 2;
+    if (lo_max < lo_min) return 0;
+    double k0d = ceil((double)lo_min / c);
+    Py_ssize_t k0 = k0d < (double)n ? (Py_ssize_t)k0d : n;
+    while (k0 > 0 && (Py_ssize_t)((double)(k0 - 1) * c) >= lo_min) k0--;
+    while (k0 < n && (Py_ssize_t)((double)k0 * c) < lo_min) k0++;
+    double k1d = (double)(lo_max + 1) / c;
+    Py_ssize_t k1 = k1d < (double)n ? (Py_ssize_t)k1d : n;
+    while (k1 > k0 && (Py_ssize_t)((double)(k1 - 1) * c) > lo_max) k1--;
+    while (k1 < n && (Py_ssize_t)((double)k1 * c) <= lo_max) k1++;
+    if (k1 <= k0) return 0;
+    Py_ssize_t len = lo_max + 2; /* xp = 0 ... lo_max + 1 */
+    const double *fp = ws->noise;
+    double scale = pow(2.0, -semitones / 24.0);
+    int npk = (int)info[SI_NPK];
+    int env = formants && (int)info[SI_KIND] == K_PEAKS;
+    for (Py_ssize_t k = k0; k < k1; k++) {
+        double x = (double)k * c, v;
+        /* np.interp on the unit grid 0 ... len - 1 */
+        if (!(x <= (double)(len - 1))) v = fp[len - 1];
+        else if (x < 0.0) v = fp[0];
+        else {
+            Py_ssize_t j = (Py_ssize_t)x;
+            if (j >= len - 1 || (double)j == x) v = fp[j];
+            else {
+                double slope = (fp[j + 1] - fp[j]) / 1.0;
+                v = slope * (x - (double)j) + fp[j];
+            }
+        }
+        v = v * scale;
+        if (env) {
+            double kk = (double)k;
+            v = v * exp(np_interp(kk, ws->pos, ws->lpv, npk) - np_interp(kk / r, ws->pos, ws->lpv, npk));
+        }
+        ws->val[k - k0] = v;
+    }
+    *k0_out = k0;
+    return k1 - k0;
+}
+
+/* shape_shift(semitones, frame, ws_f64, ws_i64, info, params, ext): the transposed frame into
+ * ext[1:n+1] (ext[0] and ext[n+1] collect what falls below bin 0 / past Nyquist) */
+static PyObject *shape_shift(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "shape_shift";
+    if (check_nargs(fn, nargs, 7) < 0) return NULL;
+    double semitones = PyFloat_AsDouble(args[0]);
+    if (semitones == -1.0 && PyErr_Occurred()) return NULL;
+    Py_ssize_t n = f64_len(fn, args[1], "frame");
+    if (n < 0) return NULL;
+    if (n < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: empty frame", fn);
+        return NULL;
+    }
+    const spec_t spec[] = {{"frame", F64, n, 0}, {"ws_f64", F64, WS_F64(n), 1}, {"ws_i64", I64, WS_I64(n), 1},
+                           {"info", F64, SI_N, 0}, {"params", F64, SP_N, 0}, {"ext", F64, n + 2, 1}};
+    bufs_t b;
+    if (get_bufs(fn, args + 1, spec, 6, &b) < 0) return NULL;
+    const double *frame = D(0), *info = D(3), *par = D(4);
+    double *ext = D(5), *out = ext + 1;
+    shape_ws ws;
+    shape_layout(&ws, D(1), L(2), n);
+    int kind = (int)info[SI_KIND];
+    int formants = par[SP_FORMANTS] != 0.0;
+    int has_noise = info[SI_HAS_NOISE] != 0.0;
+    Py_ssize_t k0 = 0, span = 0;
+    if (kind == K_PASS) {
+        memcpy(out, frame, n * sizeof(double));
+        goto done;
+    }
+    if (kind == K_SILENT) {
+        memset(out, 0, n * sizeof(double));
+        goto done;
+    }
+    double r = pow(2.0, semitones / 12.0);
+    if (kind == K_AXIS || info[SI_NTONAL] == 0.0) {
+        memset(out, 0, n * sizeof(double));
+        span = noise_span(&ws, info, n, semitones, r, formants, &k0);
+        if (span) memcpy(out + k0, ws.val, span * sizeof(double));
+        goto done;
+    }
+    {
+        Py_ssize_t nl = (Py_ssize_t)info[SI_NL], npk = (Py_ssize_t)info[SI_NPK];
+        if (nl > n || npk > n || nl < 1 || npk < 1) {
+            release(&b);
+            PyErr_Format(PyExc_ValueError, "%s: info does not describe an analysis of this frame size", fn);
+            return NULL;
+        }
+        double rm1 = r - 1.0;
+        double low_shift = floor(info[SI_POS_LAST] * rm1);
+        int clamp_lo = rm1 < 0.0 && info[SI_ACT_FIRST] + low_shift < 0.0;
+        int clamp_hi = !(rm1 < 0.0) && info[SI_ACT_LAST] + low_shift >= (double)n;
+        for (Py_ssize_t j = 0; j < npk; j++) ws.e[j] = 0.0;
+        for (Py_ssize_t i = 0; i < nl; i++) {
+            double delta = ws.posb[i] * rm1, f, shift;
+            if (rm1 > 0.0) f = modf(delta, &shift);
+            else {
+                shift = floor(delta);
+                f = delta - shift;
+            }
+            int64_t t = (int64_t)shift + ws.act[i] + 1;
+            if (clamp_lo && t < 0) t = 0;
+            if (clamp_hi && t > n + 1) t = n + 1;
+            if (t < 0) t = 0; /* never reached: the clamps above are exact (safety only) */
+            if (t > n + 1) t = n + 1;
+            ws.tgt[i] = t;
+            f = f * ws.D[i];
+            f = f + ws.R2[i];
+            double w = expm1(f);
+            ws.w[i] = w;
+            ws.e[ws.rid[i]] += w;
+        }
+        /* each moved region keeps its energy (noise-like regions: gain 0) */
+        for (Py_ssize_t j = 0; j < npk; j++) {
+            double g = ws.e_in[j] / np_max(ws.e[j], 1e-300);
+            if (formants) g = g * exp(2.0 * (np_interp(ws.pos[j] * r, ws.pos, ws.lpv, npk) - ws.lpv[j]));
+            ws.e[j] = g;
+        }
+        for (Py_ssize_t i = 0; i < nl; i++) ws.w[i] = ws.w[i] * ws.e[ws.rid[i]];
+        memset(ext, 0, (n + 2) * sizeof(double));
+        if (has_noise) {
+            span = noise_span(&ws, info, n, semitones, r, formants, &k0);
+            if (span) memcpy(ext + k0 + 1, ws.val, span * sizeof(double));
+        }
+        if (rm1 >= 0.0) {
+            /* upwards the regions move apart: every target is hit once (but the cut-off slot) */
+            if (span)
+                for (Py_ssize_t i = 0; i < nl; i++) {
+                    double v = ext[ws.tgt[i]];
+                    ws.w[i] = ws.w[i] + v * v;
+                }
+            for (Py_ssize_t i = 0; i < nl; i++) ext[ws.tgt[i]] = sqrt(ws.w[i]);
+            goto done;
+        }
+        /* downwards regions can overlap: they add by power */
+        double *power = ws.power;
+        memset(power, 0, (n + 2) * sizeof(double));
+        for (Py_ssize_t i = 0; i < nl; i++) power[ws.tgt[i]] += ws.w[i];
+        if (span)
+            for (Py_ssize_t k = 0; k < span; k++) {
+                double v = ws.val[k];
+                power[k0 + 1 + k] += v * v;
+                ext[k0 + 1 + k] = sqrt(power[k0 + 1 + k]);
+            }
+        for (Py_ssize_t i = 0; i < nl; i++) ext[ws.tgt[i]] = sqrt(power[ws.tgt[i]]);
+    }
+done:
+    release(&b);
+    Py_RETURN_NONE;
+}
+
 /* ---- module --------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -762,6 +1122,8 @@ static PyMethodDef methods[] = {
     {"rtpghi_next", (PyCFunction)(void (*)(void))rtpghi_next, METH_FASTCALL, "RTPGHI.next's integration step"},
     {"pitch_estimate", (PyCFunction)(void (*)(void))pitch_estimate, METH_FASTCALL, "PitchEstimator.estimate"},
     {"pitch_peaks", (PyCFunction)(void (*)(void))pitch_peaks, METH_FASTCALL, "PitchEstimator.peaks"},
+    {"shape_analyse", (PyCFunction)(void (*)(void))shape_analyse, METH_FASTCALL, "SpectralShaper's frame analysis"},
+    {"shape_shift", (PyCFunction)(void (*)(void))shape_shift, METH_FASTCALL, "SpectralShaper's peak-locked shift"},
     {NULL, NULL, 0, NULL},
 };
 
