@@ -62,6 +62,17 @@ STATUS_FIELDS = (
 
 Callback = Callable[[str, list], None]
 
+# protocol.REPLY_LIMIT and REPLY_SLACK: a /preset/list or /model/list reply longer than
+# 8192 - 128 bytes is a part of a split list, which an empty reply of the same address closes
+_REPLY_LIMIT, _REPLY_SLACK = 8192, 128
+
+
+def _is_part(address: str, names: list) -> bool:
+    try:
+        return len(encode_message(address, list(names))) > _REPLY_LIMIT - _REPLY_SLACK
+    except (TypeError, struct.error):
+        return False
+
 
 def _identity(args: list) -> Any:
     return args
@@ -510,6 +521,22 @@ class Client(_Connection):
             answer = self._wait(_answer(address, args), self.timeout, address)
         return _outcome(answer, post)
 
+    def _request_list(self, address: str) -> list:
+        """A listing, put together again when the daemon split it (docs/protocol.md)."""
+        with self._inbox.awaiting(address):
+            self.send_raw(encode_message(address, []))
+            names = _outcome(self._wait(_answer(address, ()), self.timeout, address), list)
+            if _is_part(address, names):  # split: the parts follow, then an empty reply
+                while part := list(self.wait_for(lambda m: m.address == address, what=address).args):
+                    names += part
+        return names
+
+    def preset_list(self) -> list:
+        return self._request_list("/preset/list")
+
+    def model_list(self) -> list:
+        return self._request_list("/model/list")
+
     def _wait(self, take: Callable[[_Inbox], Optional[Answer]], timeout: Optional[float], what: str) -> Answer:
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         with self._cond:
@@ -664,6 +691,24 @@ class AsyncClient(_Connection):
             return _outcome(answer, post)
 
         return go()
+
+    def _request_list(self, address: str):
+        async def go() -> list:
+            with self._inbox.awaiting(address):
+                self.send_raw(encode_message(address, []))
+                names = _outcome(await self._wait(_answer(address, ()), None, address), list)
+                if _is_part(address, names):  # split: the parts follow, then an empty reply
+                    while part := list((await self.wait_for(lambda m: m.address == address, what=address)).args):
+                        names += part
+            return names
+
+        return go()
+
+    def preset_list(self):
+        return self._request_list("/preset/list")
+
+    def model_list(self):
+        return self._request_list("/model/list")
 
     async def _wait(self, take: Callable[[_Inbox], Optional[Answer]], timeout: Optional[float], what: str) -> Answer:
         loop = asyncio.get_running_loop()

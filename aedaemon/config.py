@@ -92,7 +92,32 @@ class Config(BaseModel):
     client_rate: float = Field(
         10000.0, gt=0, description="messages per second per client (token bucket, burst = 1/4 s worth)"
     )
-    max_subscribers: int = Field(32, ge=0, le=1024)
+    max_subscribers: int = Field(
+        32, ge=0, le=1024,
+        description="/notify subscribers (when full, a newcomer takes only the place of one that is dead or "
+        "silent for 60 s; else it is refused)",
+    )
+    max_fanout: float = Field(
+        20000.0, gt=0,
+        description="echo and /meter datagrams per second to all subscribers together (beyond it echoes are "
+        "dropped and counted)",
+    )
+    tcp_timeout: float = Field(
+        10.0, gt=0, le=3600,
+        description="seconds a TCP connection may take to send its first packet, and any packet to arrive "
+        "complete once begun (slow senders are closed)",
+    )
+    max_scheduled: int = Field(
+        10000, ge=1, le=10_000_000, description="timetagged changes waiting for their time (beyond: /fail)"
+    )
+    max_scheduled_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024,
+        description="bytes the waiting timetagged changes may hold (an estimate per message; beyond: /fail)",
+    )
+    schedule_horizon: float = Field(
+        300.0, gt=0, description="how far ahead a timetag may be, in seconds (later: /fail)"
+    )
+    max_presets: int = Field(1000, ge=1, le=100000, description="presets in the state folder (a new one beyond: /fail)")
     meter_rate: float = Field(20.0, gt=0, le=100, description="/meter pushes per second")
     state_interval: float = Field(1.0, gt=0, le=3600, description="seconds between last-state checks")
     midi: MidiConfig = Field(default_factory=MidiConfig)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import queue
 import signal
 import sys
 import threading
@@ -28,16 +29,33 @@ from . import __version__
 from .audio import AudioError, open_output
 from .config import Config, load_config
 from .errors import AedaemonError, ParameterError
-from .model import MODEL_NAME_RE, list_models, load_bundle
-from .osc import OscServer, Peer
+from .model import list_models, load_bundle
+from .osc import OscServer, Peer, RateLimitedLog, TokenBucket
 from .oscwire import Parsed, encode_message, unix_from_ntp
 from .presets import PresetStore, StateLock, check_name
-from .recorder import Recorder
+from .protocol import ScheduleBudget, is_name
+from .recorder import Recorder, repair_recordings
 from .systemd import SdNotify, setup_logging
 
 log = logging.getLogger("aedaemon")
 
 STOP_FADE_SECONDS = 0.06
+# a UDP subscriber neither renewed (/notify 1) nor heard from for this long may give way to a
+# newcomer when max_subscribers is reached (one that is alive is never pushed out)
+SUBSCRIBER_STALE = 60.0
+# file and model operations one packet may ask for (a bundle of 1,900 /preset/save held the
+# network thread for 1.2 s); the rest of the packet's are refused
+MAX_SESSION_PER_PACKET = 16
+SESSION_QUEUE = 256  # file and model operations waiting for the session thread
+_SESSION_ADDRESSES = frozenset({"/preset/save", "/preset/load", "/preset/delete", "/preset/list", "/model/load",
+                                "/model/list", "/record/start", "/record/stop"})
+# replies and echoes: what a daemon sends. Received, they are never answered (two daemons, or a
+# daemon and its own echo, must not ping-pong /fail for ever)
+_REPLY_ADDRESSES = frozenset({"/fail", "/done", "/synced", "/status.reply", "/version.reply", "/midi/learned"})
+_REPLY_WITH_ARGS = frozenset({"/meter", "/preset/list", "/model/list"})  # requests take no arguments
+# addresses that act on arrival whatever their timetag: they schedule nothing
+_UNTIMED = frozenset({"/get", "/status", "/version", "/meter", "/sync", "/notify", "/preset/list", "/model/list",
+                      "/preset/delete", "/midi/learn", "/quit"})
 
 
 # ------------------------------------------------------------------------------ arguments
@@ -99,8 +117,23 @@ class Daemon:
         self._hk_wake = threading.Event()  # housekeeping: a new subscriber, or stopping
         self.reload_requested = False
         self.exit_code = 0
-        self.subscribers: dict[Peer, float] = {}
+        self.subscribers: dict[Peer, float] = {}  # -> when it subscribed or last renewed
+        self._sub_owner: dict[Peer, Any] = {}  # -> the address its /notify came from
         self._sub_lock = threading.Lock()
+        self._sub_log = RateLimitedLog(log)
+        self._fanout = TokenBucket(cfg.max_fanout, max(64.0, cfg.max_fanout / 4.0))
+        self.fanout_dropped = 0
+        self._fanout_log = RateLimitedLog(log)
+        self.ignored_replies = 0
+        self.budget = ScheduleBudget(cfg.max_scheduled, cfg.max_scheduled_bytes, cfg.schedule_horizon)
+        self._tls = threading.local()  # the OSC peer being handled (network thread)
+        self._packet_seen = -1
+        self._packet_session = 0
+        self._session_q: "queue.Queue" = queue.Queue(maxsize=SESSION_QUEUE)
+        self._session_busy = 0  # jobs queued or running
+        self._session_lock = threading.Lock()
+        self._session_thread: Optional[threading.Thread] = None
+        self._t_signal: Optional[float] = None
         self.learn_address: Optional[str] = None
         self.midi = None
         self.sd = SdNotify()
@@ -115,6 +148,13 @@ class Daemon:
         self.protocol = None
 
     # ------------------------------------------------------------------ start
+    def _model_spec(self, spec: Any) -> Any:
+        """A bare name is a folder of models_dir (never of the working directory); anything
+        else (the operator's config or --model) may be a folder path."""
+        if is_name(str(spec)) and (self.cfg.models_dir / str(spec)).is_dir():
+            return self.cfg.models_dir / str(spec)
+        return spec
+
     def _load_model(self, last: Optional[dict]):
         cfg = self.cfg
         spec: Any = cfg.model
@@ -122,18 +162,17 @@ class Daemon:
         explicit = self.args is not None and getattr(self.args, "model", None) is not None
         if (
             not explicit  # --model on the command line wins over the saved state
-            and isinstance(name, str)
-            and MODEL_NAME_RE.match(name)
+            and is_name(name)
             and name in list_models(cfg.models_dir)
             and Path(cfg.model).name != name
         ):
             try:
-                bundle = load_bundle(name, cfg.models_dir, precision=cfg.precision)
+                bundle = load_bundle(cfg.models_dir / name, precision=cfg.precision)  # models_dir only
                 log.info("model '%s' from the last state (config says '%s')", name, cfg.model)
                 return bundle
             except AedaemonError as exc:
                 log.warning("last state's model '%s' does not load (%s); using '%s'", name, exc, cfg.model)
-        return load_bundle(spec, cfg.models_dir, precision=cfg.precision)
+        return load_bundle(self._model_spec(spec), cfg.models_dir, precision=cfg.precision)
 
     def start(self, fresh: bool = False) -> None:
         """Bring everything up. The order matters for what an operator reads when start fails:
@@ -152,15 +191,23 @@ class Daemon:
             self.engine = Engine(bundle, hop=cfg.hop, phase=cfg.phase)
         except ValueError as exc:
             raise AedaemonError(str(exc)) from None
+        self.engine.schedule_budget = self.budget  # protocol.at_time counts what waits (max_scheduled)
         if last:
-            self.engine.restore(last)
-            log.info("restored the last state (%s)", "playing" if last.get("playing") else "stopped")
+            try:
+                self.engine.restore(last)
+                log.info("restored the last state (%s)", "playing" if last.get("playing") else "stopped")
+            except Exception as exc:  # noqa: BLE001 - a state file must never stop the start
+                log.error("the last state could not be restored (%s: %s); starting from the model's defaults",
+                          type(exc).__name__, exc)
+        repair_recordings(cfg.recordings_dir)
         self.recorder = Recorder(cfg.recordings_dir, self.engine.sample_rate)
         engine = self.engine
         self.recorder.clock = lambda: engine.sample_time  # where the tapped hop ends: timed takes
         self._open_audio()
         if cfg.midi.enabled:
             self._start_midi()
+        self._session_thread = threading.Thread(target=self._session_loop, name="session", daemon=True)
+        self._session_thread.start()
         self.server.start()
         self._housekeeping = threading.Thread(target=self._housekeeping_loop, name="housekeeping", daemon=True)
         self._housekeeping.start()
@@ -187,10 +234,12 @@ class Daemon:
                 max_packet=cfg.max_packet,
                 max_tcp_clients=cfg.max_tcp_clients,
                 client_rate=cfg.client_rate,
+                tcp_timeout=cfg.tcp_timeout,
             )
         except OSError as exc:
             raise AedaemonError(f"cannot listen on {cfg.listen}:{cfg.port} (UDP+TCP): {exc.strerror or exc}") from None
         server.on_disconnect = self._drop_subscriber
+        server.on_unreachable = self._unreachable
         return server
 
     def _open_state(self) -> PresetStore:
@@ -198,7 +247,7 @@ class Daemon:
         state_dir = self.cfg.state_dir
         try:
             self._state_lock = StateLock(state_dir)
-            return PresetStore(state_dir)
+            return PresetStore(state_dir, max_presets=self.cfg.max_presets)
         except OSError as exc:
             raise AedaemonError(f"state_dir {state_dir}: {exc.strerror or exc}") from None
 
@@ -264,18 +313,48 @@ class Daemon:
         return unix_from_ntp(tt) + self._mono_minus_unix
 
     def on_message(self, peer: Peer, m: Parsed) -> None:
+        """One message from the network thread: replies and echoes are ignored (never answered,
+        so nothing ping-pongs), a packet's file and model operations are bounded, a timetag
+        counts against the schedule budget."""
+        address = m.address
+        if address in _REPLY_ADDRESSES or (address in _REPLY_WITH_ARGS and m.args):
+            self.ignored_replies += 1
+            return
+        server = self.server
+        if server is not None and server.packet_seq != self._packet_seen:
+            self._packet_seen = server.packet_seq
+            self._packet_session = 0
+        if address in _SESSION_ADDRESSES:
+            self._packet_session += 1
+            if self._packet_session > MAX_SESSION_PER_PACKET:
+                peer.send("/fail", [address, f"at most {MAX_SESSION_PER_PACKET} file or model operations in one "
+                                             "packet: send the rest in another"])
+                return
         at = None
         if m.timetag is not None:
-            at = self.audio.sample_at(self.mono_from_ntp(m.timetag))
-        self.handle(peer, m.address, m.args, at)
+            when = self.mono_from_ntp(m.timetag)
+            ahead = when - time.monotonic()
+            if ahead > 0 and address not in _UNTIMED:
+                cost = 1024 + len(address) + sum(len(a) if isinstance(a, (str, bytes)) else 16 for a in m.args)
+                try:
+                    self.budget.admit(cost, ahead)
+                except ParameterError as exc:
+                    peer.send("/fail", [address, str(exc)])
+                    return
+                self.budget.cost = cost
+            at = self.audio.sample_at(when)
+        self.handle(peer, address, m.args, at)
 
     def handle(self, source: Any, address: str, args: list, at: Optional[int] = None) -> None:
+        self._tls.source = source  # who a reply of the session thread goes to
         try:
             replies, echoes = self.protocol.dispatch(address, args, engine=self.engine, services=self, source=source, at=at)
         except AedaemonError as exc:  # ParameterError and any user-facing refusal
             if hasattr(source, "send"):
                 source.send("/fail", [address, str(exc)])
             return
+        finally:
+            self._tls.source = None
         if hasattr(source, "send"):
             for r in replies:
                 source.send(r.address, list(r.args))
@@ -285,7 +364,15 @@ class Daemon:
     def broadcast(self, messages, exclude: Any = None) -> None:
         with self._sub_lock:
             subs = [s for s in self.subscribers if s is not exclude and s != exclude]
-        if not subs:
+            if not subs:
+                return
+            # the fan-out budget (max_fanout datagrams/s to all subscribers together)
+            ok = self._fanout.take(len(subs) * len(messages), time.monotonic())
+            if not ok:
+                self.fanout_dropped += len(subs) * len(messages)
+        if not ok:
+            self._fanout_log(logging.WARNING, "echoes dropped: more than max_fanout = %g datagrams/s to %d "
+                             "subscribers (%d dropped so far)", self.cfg.max_fanout, len(subs), self.fanout_dropped)
             return
         for r in messages:
             try:
@@ -299,31 +386,112 @@ class Daemon:
     def _drop_subscriber(self, peer: Peer) -> None:
         with self._sub_lock:
             self.subscribers.pop(peer, None)
+            self._sub_owner.pop(peer, None)
+
+    def _unreachable(self, addr: Any) -> None:
+        """An ICMP error (port or host unreachable) for a datagram sent to `addr`: a UDP
+        subscriber there is gone (its program quit, the tablet left): drop it."""
+        with self._sub_lock:
+            dead = [p for p in self.subscribers if p.kind == "udp" and tuple(p.addr[:2]) == tuple(addr[:2])]
+            for p in dead:
+                del self.subscribers[p]
+                self._sub_owner.pop(p, None)
+        for p in dead:
+            self._sub_log(logging.INFO, "subscriber %r is unreachable (ICMP): dropped", p)
+
+    # ------------------------------------------------------------------ the session thread
+    # File writes and model loads run here, in arrival order, never on the network thread
+    # (a bundle of preset saves, two fsyncs each, or a model load of 0.5 s would make it deaf)
+
+    def _session_loop(self) -> None:
+        while not (self.stop_event.is_set() and self._session_busy <= 0):
+            try:
+                job = self._session_q.get(timeout=0.25)
+            except queue.Empty:
+                continue
+            if job is None:  # shutdown's wake-up
+                continue
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - the thread must go on
+                log.exception("session job")
+            finally:
+                with self._session_lock:
+                    self._session_busy -= 1
+
+    def _session(self, job) -> None:
+        """Queue `job` for the session thread; refused when SESSION_QUEUE jobs are waiting."""
+        with self._session_lock:
+            self._session_busy += 1
+        try:
+            self._session_q.put_nowait(job)
+        except queue.Full:
+            with self._session_lock:
+                self._session_busy -= 1
+            raise ParameterError(f"busy: {SESSION_QUEUE} file and model operations are waiting; "
+                                 "try again later") from None
+
+    def _deferred_source(self) -> Any:
+        """The OSC peer to answer later from the session thread, when there is one and the
+        session thread runs (else the operation runs at once, on the caller's thread)."""
+        src = getattr(self._tls, "source", None)
+        if src is None or not hasattr(src, "send") or self._session_thread is None:
+            return None
+        return src
 
     # ------------------------------------------------------------------ Services
     # Timetagged session messages come with at= (audio sample time) and fail= (how to refuse
     # once their time has come): they are checked and prepared here, on arrival, and applied at
     # `at` on the render thread (protocol.at_time), which never blocks on the disk.
 
-    def preset_save(self, name: str, at: Optional[int] = None, fail=None) -> str:
+    def preset_save(self, name: str, at: Optional[int] = None, fail=None) -> Any:
         check_name(name)
+        self.presets.check_room(name)
         if at is None:
-            self.presets.save(name, self.engine.snapshot())
-            return name
+            src = self._deferred_source()
+            state = self.engine.snapshot()  # the sound now, in order with the messages around it
+            if src is None:
+                self.presets.save(name, state)
+                return name
+            token = self.presets.pend_save(name, state)  # loads and lists see it from now on
+
+            def write() -> None:
+                try:
+                    self.presets.save(name, state)
+                except AedaemonError as exc:
+                    src.send("/fail", ["/preset/save", str(exc)])
+                else:  # after the file and its folder are on disk
+                    src.send("/done", ["/preset/save", name])
+                finally:
+                    self.presets.settle(name, token)
+
+            try:
+                self._session(write)
+            except ParameterError:
+                self.presets.settle(name, token)
+                raise
+            return self.protocol.DEFERRED
 
         def capture() -> None:  # the sound at its time; the file is written off the render thread
             state = self.engine.snapshot()
-            threading.Thread(target=self._write_preset, args=(name, state, fail), name="preset-save",
-                             daemon=True).start()
+            token = self.presets.pend_save(name, state)
+
+            def write() -> None:
+                try:
+                    self.presets.save(name, state)
+                except AedaemonError as exc:
+                    fail(str(exc))
+                finally:
+                    self.presets.settle(name, token)
+
+            try:
+                self._session(write)
+            except ParameterError as exc:
+                self.presets.settle(name, token)
+                fail(str(exc))
 
         self.protocol.at_time(self.engine, at, capture, fail)
         return name
-
-    def _write_preset(self, name: str, state: dict, fail) -> None:
-        try:
-            self.presets.save(name, state)
-        except AedaemonError as exc:
-            fail(str(exc))
 
     def preset_load(self, name: str, morph: float = 0.0, at: Optional[int] = None, fail=None) -> None:
         check_name(name)
@@ -338,20 +506,56 @@ class Daemon:
     def preset_list(self) -> list[str]:
         return self.presets.list()
 
-    def preset_delete(self, name: str) -> str:
+    def preset_delete(self, name: str) -> Any:
         check_name(name)
-        self.presets.delete(name)
-        return name
+        src = self._deferred_source()
+        if src is None:
+            self.presets.delete(name)
+            return name
+        token = self.presets.pend_delete(name)  # refuses a preset that does not exist
+
+        def delete() -> None:
+            try:
+                self.presets.delete(name)
+            except AedaemonError as exc:
+                src.send("/fail", ["/preset/delete", str(exc)])
+            else:
+                src.send("/done", ["/preset/delete", name])
+            finally:
+                self.presets.settle(name, token)
+
+        try:
+            self._session(delete)
+        except ParameterError:
+            self.presets.settle(name, token)
+            raise
+        return self.protocol.DEFERRED
 
     def model_list(self) -> list[str]:
         return list_models(self.cfg.models_dir)
 
-    def model_load(self, name: str, at: Optional[int] = None, fail=None) -> str:
-        if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+    def model_load(self, name: str, at: Optional[int] = None, fail=None) -> Any:
+        if not is_name(name):
             raise ParameterError("model name must match [A-Za-z0-9_-]{1,64} (a name, never a path)")
-        folder = self.cfg.models_dir / name
+        folder = self.cfg.models_dir / name  # models_dir only, never the working directory
         if not folder.is_dir():
             raise ParameterError(f"no model named '{name}' in the models directory")
+        src = self._deferred_source()
+        if src is None:
+            return self._model_load(name, folder, at, fail)
+
+        def load() -> None:  # on the session thread: a load takes 0.1-0.6 s
+            try:
+                self._model_load(name, folder, at, fail)
+            except AedaemonError as exc:
+                src.send("/fail", ["/model/load", str(exc)])
+            else:
+                src.send("/done", ["/model/load", name])
+
+        self._session(load)
+        return self.protocol.DEFERRED
+
+    def _model_load(self, name: str, folder: Path, at: Optional[int], fail) -> str:
         # a bundle /model/list leaves out (broken) is refused here with the reason: ModelError → /fail
         bundle = load_bundle(folder, precision=self.cfg.precision)
         if bundle.meta.sample_rate != self.engine.sample_rate:
@@ -416,38 +620,62 @@ class Daemon:
     def notify(self, source: Any, on: bool, port: Optional[int] = None) -> None:
         if not isinstance(source, Peer):
             raise ParameterError("only OSC clients can subscribe")
+        owner = source.addr
         if port is not None:
             # Max's [udpsend] and TouchOSC send from one port and listen on another: subscribe
             # that port, on the sender's own host only (never a third party's address)
             if source.kind != "udp":
                 raise ParameterError("a notify port applies to UDP senders only (TCP replies go down the connection)")
             source = source.at_port(port)
+        if on and source.kind == "udp" and self.server is not None and self.server.is_own(source.addr):
+            raise ParameterError(f"port {source.addr[1]} is the daemon's own: it would send its echoes to itself")
         with self._sub_lock:
             if on:
                 if source not in self.subscribers and len(self.subscribers) >= self.cfg.max_subscribers:
-                    self._evict_silent_subscriber(source)
-                self.subscribers[source] = time.monotonic()
+                    self._make_room(source)
+                self.subscribers[source] = time.monotonic()  # subscribed, or renewed
+                self._sub_owner[source] = owner
                 self._hk_wake.set()  # start its /meter now
             else:
                 self.subscribers.pop(source, None)
+                self._sub_owner.pop(source, None)
 
-    def _evict_silent_subscriber(self, newcomer: Peer) -> None:
-        """Make room for `newcomer`: UDP has no disconnect, so a tablet that left stays subscribed;
-        the UDP subscriber heard from least recently gives way (TCP ones leave when they close)."""
+    def _last_sign_of_life(self, p: Peer, heard: dict) -> float:
+        """When a subscriber last showed it is there: subscribed or renewed, or its own address
+        or the one it subscribed from heard from."""
+        return max(self.subscribers.get(p, 0.0), heard.get(p.addr, 0.0), heard.get(self._sub_owner.get(p), 0.0))
+
+    def _make_room(self, newcomer: Peer) -> None:
+        """Make room for `newcomer` (called with _sub_lock held): UDP has no disconnect, so a
+        tablet that left stays subscribed until an ICMP error says it is gone; when full, the
+        UDP subscriber with the oldest sign of life gives way, but only when that is older than
+        SUBSCRIBER_STALE (a Max patch that subscribed once and never sends is alive as long as
+        it renews or is heard from). Otherwise the newcomer is refused: a flood of /notify
+        cannot push out the subscribers already there."""
         heard = self.server.stats.udp_peers if self.server is not None else {}
+        now = time.monotonic()
         udp = [p for p in self.subscribers if p.kind == "udp"]
-        if not udp:
-            raise ParameterError(f"too many subscribers ({self.cfg.max_subscribers})")
-        oldest = min(udp, key=lambda p: heard.get(p.addr, 0.0))
+        oldest = min(udp, key=lambda p: self._last_sign_of_life(p, heard)) if udp else None
+        if oldest is None or now - self._last_sign_of_life(oldest, heard) < SUBSCRIBER_STALE:
+            self._sub_log(logging.WARNING, "subscribers full (%d, max_subscribers): refusing %r",
+                          self.cfg.max_subscribers, newcomer)
+            raise ParameterError(f"too many subscribers ({self.cfg.max_subscribers}); a place frees when one "
+                                 f"unsubscribes, disconnects, is unreachable or is silent for {SUBSCRIBER_STALE:.0f} s")
+        silent = now - self._last_sign_of_life(oldest, heard)
         del self.subscribers[oldest]
-        silent = time.monotonic() - heard.get(oldest.addr, 0.0)
-        log.info("subscribers full (%d): %r (silent %.0f s) gives way to %r", self.cfg.max_subscribers, oldest,
-                 silent, newcomer)
+        self._sub_owner.pop(oldest, None)
+        self._sub_log(logging.INFO, "subscribers full (%d): %r (no renewal for %.0f s) gives way to %r",
+                      self.cfg.max_subscribers, oldest, silent, newcomer)
 
     def sync(self, source: Any, n: int) -> None:
-        """Reply /synced n from the render thread once everything posted before is applied."""
-        if hasattr(source, "send"):
-            self.engine.post(lambda e: source.send("/synced", [int(n)]))
+        """Reply /synced n from the render thread once everything posted before is applied
+        (after the session thread's queue, when it has work: a model load in progress)."""
+        if not hasattr(source, "send"):
+            return
+        if self._session_busy > 0:
+            self._session(lambda: self.engine.post(lambda e: source.send("/synced", [int(n)])))
+            return
+        self.engine.post(lambda e: source.send("/synced", [int(n)]))
 
     def midi_learn(self, address: str) -> str:
         if self.midi is None:
@@ -460,6 +688,7 @@ class Daemon:
         if not self.cfg.allow_quit:
             raise ParameterError("/quit is disabled (set allow_quit = true in the config)")
         log.info("/quit received")
+        self._t_signal = time.monotonic()
         # after the /done reply went out
         threading.Timer(0.05, self.stop_event.set).start()
 
@@ -515,10 +744,22 @@ class Daemon:
         setup_logging(cfg.log_level)
         restart_keys = [k for k in ("listen", "port", "audio", "device", "block", "hop", "phase", "render_ahead",
                                     "state_dir", "recordings_dir", "rt_priority") if getattr(cfg, k) != getattr(old, k)]
+        if cfg.midi.enabled != old.midi.enabled or cfg.midi.backend != old.midi.backend:
+            restart_keys.append("midi.enabled" if cfg.midi.enabled != old.midi.enabled else "midi.backend")
         if restart_keys:
             log.warning("SIGHUP: %s changed; these take effect after a restart", ", ".join(restart_keys))
             for k in restart_keys:
-                cfg.__dict__[k] = getattr(old, k)
+                if k.startswith("midi."):
+                    cfg.midi.__dict__[k[5:]] = getattr(old.midi, k[5:])
+                else:
+                    cfg.__dict__[k] = getattr(old, k)
+        if not cfg.loopback_only and not cfg.allow:
+            # still bound to a LAN address (listen takes a restart): an empty allowlist there
+            # must never be applied (the server would take it as loopback only, the operator
+            # may have meant anything); keep the one in force
+            log.error("SIGHUP: allow is empty but the daemon listens on %s until it restarts (listen takes "
+                      "a restart); keeping allow = %s", cfg.listen, list(old.allow))
+            cfg.__dict__["allow"] = list(old.allow)
         s = self.server
         s._allow = cfg.allowed_networks()
         s._allow_cache.clear()
@@ -527,11 +768,23 @@ class Daemon:
         s._buckets.clear()
         s.max_packet = cfg.max_packet
         s.max_tcp_clients = cfg.max_tcp_clients
+        s.tcp_timeout = cfg.tcp_timeout
+        self.budget.max_count = cfg.max_scheduled
+        self.budget.max_bytes = cfg.max_scheduled_bytes
+        self.budget.horizon = cfg.schedule_horizon
+        self.presets.max_presets = cfg.max_presets
+        with self._sub_lock:
+            self._fanout = TokenBucket(cfg.max_fanout, max(64.0, cfg.max_fanout / 4.0))
         model_changed = cfg.model != old.model or cfg.models_dir != old.models_dir or cfg.precision != old.precision
         self.cfg = cfg
+        if self.midi is not None:
+            try:  # the mapping and port pattern, live; a bad mapping is logged and the old one kept
+                self.midi.reload(cfg.midi, cfg.state_dir)
+            except Exception:  # noqa: BLE001
+                log.exception("SIGHUP: MIDI mapping not reloaded")
         if model_changed:
             try:
-                bundle = load_bundle(cfg.model, cfg.models_dir, precision=cfg.precision)
+                bundle = load_bundle(self._model_spec(cfg.model), cfg.models_dir, precision=cfg.precision)
                 if bundle.meta.sample_rate == self.engine.sample_rate:
                     self.engine.post(lambda e: e.swap_model(bundle))
                 else:
@@ -541,12 +794,19 @@ class Daemon:
         log.info("configuration reloaded")
 
     def shutdown(self) -> None:
-        t0 = time.monotonic()
+        # timed from the signal (or /quit), not from here: what the log says is what it took
+        t0 = self._t_signal if self._t_signal is not None else time.monotonic()
         self.sd.send("STOPPING=1")
         self.stop_event.set()
         self._hk_wake.set()
         if self._housekeeping is not None:
             self._housekeeping.join(timeout=0.5)
+        if self._session_thread is not None:  # saves and deletes accepted: finish them
+            try:
+                self._session_q.put_nowait(None)
+            except queue.Full:
+                pass
+            self._session_thread.join(timeout=1.0)
         if self.engine is not None and self.presets is not None:
             try:
                 self.presets.save_last(self.engine.snapshot(), force=True)
@@ -575,6 +835,7 @@ class Daemon:
             t.join(0.3)  # SIGTERM must finish within 2 s whatever the MIDI backend does
         self._release()
         log.info("stopped in %.2f s", time.monotonic() - t0)
+        self.stopped = True
 
     def run(self, fresh: bool = False) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -594,15 +855,11 @@ class Daemon:
                     self.reload()
         finally:
             self.shutdown()
-        if self.audio is not None and self.audio.dead:
-            # PortAudio's state is unusable: skip interpreter teardown (its finalisers would
-            # touch the stream again), after everything else has been saved and flushed
-            logging.shutdown()
-            sys.stdout.flush()
-            os._exit(self.exit_code)
         return self.exit_code
 
     def _on_signal(self, signum, frame) -> None:
+        if self._t_signal is None:
+            self._t_signal = time.monotonic()
         log.info("signal %s: shutting down", signal.Signals(signum).name)
         self.stop_event.set()
 
@@ -640,7 +897,16 @@ def main(args: argparse.Namespace) -> int:
     if cfg_file is not None:
         log.info("config: %s", cfg_file)
     daemon = Daemon(cfg, cfg_file, args)
-    return daemon.run(fresh=bool(getattr(args, "fresh", False)))
+    code = daemon.run(fresh=bool(getattr(args, "fresh", False)))
+    if getattr(daemon, "stopped", False):
+        # everything is saved, closed and flushed: exit now. Interpreter teardown (finalisers of
+        # the ONNX sessions, PortAudio, thousands of objects after a long run) took seconds
+        # after "stopped in 0.12 s" was logged; a dead PortAudio stream must not be touched again
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def standalone(argv: Optional[list[str]] = None) -> int:

@@ -13,6 +13,7 @@ without the leading END; anything else → OSC 1.0 int32 big-endian size prefix 
 from __future__ import annotations
 
 import collections
+import errno
 import ipaddress
 import logging
 import selectors
@@ -35,6 +36,35 @@ from .oscwire import (
 )
 
 log = logging.getLogger("aedaemon.osc")
+
+# Linux socket options the socket module may not name
+_SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)  # ancillary counter of datagrams the kernel dropped
+_IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # ICMP errors of unconnected sends, with the address
+_IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
+_MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
+_UNREACHABLE = (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN)
+
+
+class RateLimitedLog:
+    """One log line per `interval` seconds at most; the lines held back are counted in the next."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 10.0) -> None:
+        self.logger = logger
+        self.interval = interval
+        self._next = 0.0
+        self._held = 0
+
+    def __call__(self, level: int, msg: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._held += 1
+            return
+        self._next = now + self.interval
+        if self._held:
+            msg += " (%d more like this in the last %.0f s)"
+            args = (*args, self._held, self.interval)
+            self._held = 0
+        self.logger.log(level, msg, *args)
 
 
 class TokenBucket:
@@ -117,6 +147,9 @@ class _TcpConn:
         self.outbuf = bytearray()
         self.closed = False
         self.peer: Optional[Peer] = None
+        self.opened = time.monotonic()
+        self.partial_since: Optional[float] = None  # when the incomplete packet in inbuf began
+        self.had_packet = False  # a complete packet has arrived
 
 
 @dataclass
@@ -131,11 +164,17 @@ class OscStats:
     handler_errors: int = 0
     send_errors: int = 0
     tcp_connections: int = 0
+    tcp_timeouts: int = 0
+    kernel_drops: int = 0  # datagrams the kernel dropped (receive buffer full): SO_RXQ_OVFL
+    own: int = 0  # datagrams from the daemon's own address (never answered)
+    own_sends: int = 0  # replies addressed to the daemon's own address (never sent)
+    unreachable: int = 0  # ICMP errors for datagrams we sent
     udp_peers: dict = field(default_factory=dict)
 
     @property
     def dropped(self) -> int:
-        return self.malformed + self.denied + self.oversized + self.rate_limited + self.tcp_refused
+        return (self.malformed + self.denied + self.oversized + self.rate_limited + self.tcp_refused
+                + self.kernel_drops + self.own)
 
 
 Handler = Callable[[Peer, Parsed], None]
@@ -156,11 +195,21 @@ class OscServer:
         max_packet: int = 65507,
         max_tcp_clients: int = 16,
         client_rate: float = 10000.0,
+        tcp_timeout: float = 10.0,
     ) -> None:
         self.handler = handler
         self.listen = "127.0.0.1" if listen == "localhost" else listen
         self.max_packet = max_packet
         self.max_tcp_clients = max_tcp_clients
+        self.tcp_timeout = tcp_timeout
+        self._local_hosts: dict[str, bool] = {}
+        self._refused_log = RateLimitedLog(log)
+        self._timeout_log = RateLimitedLog(log)
+        self._next_sweep = 0.0
+        self._errq_pending = False
+        self.packet_seq = 0
+        # called (on the network thread) with the (host, port) an ICMP error named: a dead subscriber
+        self.on_unreachable: Optional[Callable[[Any], None]] = None
         self.client_rate = client_rate
         self.burst = max(64.0, client_rate / 4.0)
         self.stats = OscStats()
@@ -179,6 +228,14 @@ class OscServer:
             self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         except OSError:
             pass
+        for level, opt in ((socket.SOL_SOCKET, _SO_RXQ_OVFL),
+                           ((socket.IPPROTO_IPV6, _IPV6_RECVERR) if family == socket.AF_INET6
+                            else (socket.IPPROTO_IP, _IP_RECVERR))):
+            try:
+                self.udp.setsockopt(level, opt, 1)
+            except OSError:  # not Linux: no kernel drop count, no dead-subscriber detection
+                pass
+        self._anc_size = socket.CMSG_SPACE(4)
         # bind TCP first when port is 0, then UDP on the same number
         self.tcp.bind((self.listen, port))
         self.port = self.tcp.getsockname()[1]
@@ -235,14 +292,55 @@ class OscServer:
                 del peers[k]
         return len(self._conns) + sum(1 for t in list(peers.values()) if now - t <= 30.0)
 
+    # -- the daemon's own addresses: never answered, never sent to (no loop with itself)
+    def is_local_host(self, host: str) -> bool:
+        """True when `host` is an address of this machine (loopback, or an interface's address)."""
+        v = self._local_hosts.get(host)
+        if v is None:
+            try:
+                ip = ipaddress.ip_address(host.split("%")[0])
+            except ValueError:
+                v = False
+            else:
+                if ip.version == 6 and ip.ipv4_mapped is not None:
+                    ip = ip.ipv4_mapped
+                if ip.is_loopback or ip.is_unspecified:
+                    v = True
+                else:  # an address this machine can bind is one of its own
+                    fam = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+                    try:
+                        with socket.socket(fam, socket.SOCK_DGRAM) as probe:
+                            probe.bind((str(ip), 0))
+                        v = True
+                    except OSError:
+                        v = False
+            if len(self._local_hosts) > 4096:
+                self._local_hosts.clear()
+            self._local_hosts[host] = v
+        return v
+
+    def is_own(self, addr: Any) -> bool:
+        """The daemon's own UDP address: its port on one of this machine's addresses."""
+        try:
+            return int(addr[1]) == self.port and self.is_local_host(addr[0])
+        except (TypeError, ValueError, IndexError):
+            return False
+
     # -- sending (thread-safe)
     def _send_udp(self, data: bytes, addr: Any) -> None:
+        if addr[1] == self.port and self.is_own(addr):
+            self.stats.own_sends += 1  # a reply to ourselves would come back as a request
+            return
         try:
             self.udp.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
             self.stats.send_errors += 1
         except OSError as exc:
             self.stats.send_errors += 1
+            if exc.errno in _UNREACHABLE:  # an ICMP error was pending: read it on the network thread
+                self._errq_pending = True
+                if threading.current_thread() is not self._thread:
+                    self._wake()
             log.debug("udp send to %s failed: %s", addr, exc)
 
     def _send_tcp(self, conn: _TcpConn, data: bytes) -> None:
@@ -293,7 +391,30 @@ class OscServer:
                     self._flush(conn)
                 except Exception:  # noqa: BLE001
                     log.exception("tcp flush error")
+            if self._errq_pending:
+                self._errq_pending = False
+                self._read_errqueue()
+            now = time.monotonic()
+            if now >= self._next_sweep:
+                self._next_sweep = now + 0.25
+                self._sweep_tcp(now)
 
+    def _sweep_tcp(self, now: float) -> None:
+        """Close TCP connections that hold a slot without sending: nothing complete within
+        tcp_timeout of connecting, or a packet begun and not complete within tcp_timeout
+        (slowloris). A connection that has sent a packet may then stay idle for ever (a
+        subscriber that only listens)."""
+        limit = self.tcp_timeout
+        for conn in list(self._conns.values()):
+            if conn.partial_since is not None and now - conn.partial_since > limit:
+                why = f"a packet begun {now - conn.partial_since:.0f} s ago is still incomplete"
+            elif not conn.had_packet and now - conn.opened > limit:
+                why = f"no packet within {limit:g} s of connecting"
+            else:
+                continue
+            self.stats.tcp_timeouts += 1
+            self._timeout_log(logging.WARNING, "TCP client %s:%s: %s; closing", conn.addr[0], conn.addr[1], why)
+            self._close(conn, quiet=True)
     def _allowed(self, host: str) -> bool:
         ok = self._allow_cache.get(host)
         if ok is None:
@@ -301,7 +422,9 @@ class OscServer:
                 ip = ipaddress.ip_address(host.split("%")[0])
                 if ip.version == 6 and ip.ipv4_mapped is not None:
                     ip = ip.ipv4_mapped
-                ok = ip.is_loopback or any(ip in n for n in self._allow) if self._allow else True
+                # loopback always; anything else only when listed (an empty list allows nothing
+                # else: a bind that is not loopback never becomes open to all)
+                ok = ip.is_loopback or any(ip in n for n in self._allow)
             except ValueError:
                 ok = False
             if len(self._allow_cache) > 4096:
@@ -318,24 +441,58 @@ class OscServer:
         return b
 
     def _read_udp(self) -> None:
-        for _ in range(512):  # then let the other sockets have a turn
+        try:
+            for _ in range(512):  # then let the other sockets have a turn
+                try:
+                    data, anc, _flags, addr = self.udp.recvmsg(self.max_packet + 1, self._anc_size)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:  # an ICMP error for a datagram we sent (IP_RECVERR)
+                    log.debug("udp recv: %s", exc)
+                    self._read_errqueue()
+                    continue
+                for level, kind, cdata in anc:
+                    if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL and len(cdata) >= 4:
+                        # the socket's drop count so far (receive buffer full)
+                        self.stats.kernel_drops = max(self.stats.kernel_drops, struct.unpack("=I", cdata[:4])[0])
+                self.stats.packets += 1
+                host = addr[0]
+                if not self._allowed(host):
+                    self.stats.denied += 1
+                    continue
+                if addr[1] == self.port and self.is_own(addr):
+                    self.stats.own += 1  # our own reply come back (a spoofed or looped source)
+                    continue
+                if len(data) > self.max_packet:
+                    self.stats.oversized += 1
+                    continue
+                peer = Peer("udp", addr[:2], self)
+                self._packet(peer, data, self._bucket(host))
+        finally:
+            self._read_errqueue()
+
+    def _read_errqueue(self) -> None:
+        """ICMP errors (port or host unreachable) for datagrams we sent: each names the address it
+        was sent to (IP_RECVERR), which `on_unreachable` hears about (a subscriber that is gone)."""
+        for _ in range(256):
             try:
-                data, addr = self.udp.recvfrom(self.max_packet + 1)
+                _data, anc, _flags, addr = self.udp.recvmsg(64, 512, _MSG_ERRQUEUE)
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # e.g. ICMP port unreachable reported on Linux
-                log.debug("udp recv: %s", exc)
-                continue
-            self.stats.packets += 1
-            host = addr[0]
-            if not self._allowed(host):
-                self.stats.denied += 1
-                continue
-            if len(data) > self.max_packet:
-                self.stats.oversized += 1
-                continue
-            peer = Peer("udp", addr[:2], self)
-            self._packet(peer, data, self._bucket(host))
+            except OSError:
+                return
+            err = 0
+            for level, kind, cdata in anc:
+                if (level, kind) in ((socket.IPPROTO_IP, _IP_RECVERR), (socket.IPPROTO_IPV6, _IPV6_RECVERR)) \
+                        and len(cdata) >= 4:
+                    err = struct.unpack_from("=I", cdata)[0]
+            if err in _UNREACHABLE and addr:
+                self.stats.unreachable += 1
+                if self.on_unreachable is not None:
+                    try:
+                        self.on_unreachable(tuple(addr[:2]))
+                    except Exception:  # noqa: BLE001
+                        log.exception("on_unreachable")
 
     def _packet(self, peer: Peer, data: bytes, bucket: TokenBucket) -> None:
         now = time.monotonic()
@@ -354,6 +511,7 @@ class OscServer:
                 for k in [k for k, t in peers.items() if now - t > 30.0] or list(peers)[:2048]:
                     del peers[k]
             peers[peer.addr] = now
+        self.packet_seq += 1  # the handler can tell one packet's messages from the next's
         for m in msgs:
             self.stats.messages += 1
             try:
@@ -379,7 +537,8 @@ class OscServer:
                 continue
             if len(self._conns) >= self.max_tcp_clients:
                 self.stats.tcp_refused += 1
-                log.warning("refusing TCP connection from %s: %d connections open", addr[0], len(self._conns))
+                self._refused_log(logging.WARNING, "refusing TCP connection from %s: %d connections open "
+                                  "(max_tcp_clients)", addr[0], len(self._conns))
                 sock.close()
                 continue
             sock.setblocking(False)
@@ -394,7 +553,7 @@ class OscServer:
             self._sel.register(sock, selectors.EVENT_READ, conn)
             log.info("TCP client %s:%s connected", addr[0], addr[1])
 
-    def _close(self, conn: _TcpConn) -> None:
+    def _close(self, conn: _TcpConn, quiet: bool = False) -> None:
         if conn.closed:
             return
         conn.closed = True
@@ -412,7 +571,8 @@ class OscServer:
                 self.on_disconnect(conn.peer)
             except Exception:  # noqa: BLE001
                 log.exception("on_disconnect")
-        log.info("TCP client %s:%s disconnected", conn.addr[0], conn.addr[1])
+        if not quiet:
+            log.info("TCP client %s:%s disconnected", conn.addr[0], conn.addr[1])
 
     on_disconnect: Optional[Callable[[Peer], None]] = None
 
@@ -429,6 +589,15 @@ class OscServer:
             return
         buf = conn.inbuf
         buf += chunk
+        try:
+            self._frames(conn, buf)
+        finally:
+            if not buf and not conn.discarding:
+                conn.partial_since = None
+            elif conn.partial_since is None:
+                conn.partial_since = time.monotonic()
+
+    def _frames(self, conn: _TcpConn, buf: bytearray) -> None:
         if conn.framing is None:
             first = buf[0]
             conn.framing = "slip" if first in (SLIP_END, ord("/"), ord("#")) else "size"
@@ -444,6 +613,8 @@ class OscServer:
                     break
                 pkt = bytes(buf[4 : 4 + size])
                 del buf[: 4 + size]
+                conn.had_packet = True
+                conn.partial_since = None  # the next packet's clock starts with its first byte
                 self.stats.packets += 1
                 self._packet(conn.peer, pkt, conn.bucket)
                 if conn.closed:
@@ -459,11 +630,13 @@ class OscServer:
                     break
                 frame = bytes(buf[:end])
                 del buf[: end + 1]
+                conn.partial_since = None
                 if conn.discarding:
                     conn.discarding = False
                     continue
                 if not frame:
                     continue
+                conn.had_packet = True
                 self.stats.packets += 1
                 try:
                     pkt = slip_decode(frame)

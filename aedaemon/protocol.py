@@ -16,17 +16,36 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 from . import __version__
 from .engine import GAIN_RANGE, GLIDE_RANGE, SCALE_RANGE, TILT_RANGE, TRANSPOSE_RANGE, TUNE_RANGE, Engine, Targets, one_hot
 from .errors import AedaemonError, ParameterError
-from .model import CHROMA_SIZE, MODEL_NAME_RE
+from .model import CHROMA_SIZE
 
 log = logging.getLogger("aedaemon.protocol")
 
-NAME_RE = MODEL_NAME_RE  # presets, recordings, models: a name, never a path
+# presets, recordings, models: a name, never a path. Always used with fullmatch: `match` with
+# `$` accepts a trailing newline ("ok\n" would create "ok\n.json").
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_name(v: Any) -> bool:
+    return isinstance(v, str) and NAME_RE.fullmatch(v) is not None
+
+
+# a Services method that answers later itself (the daemon's session thread sends the /done or
+# /fail once the file is written or the model loaded) returns this: no reply now
+DEFERRED = object()
+
+# the most that one reply datagram carries: a /preset/list or /model/list longer than
+# REPLY_LIMIT - REPLY_SLACK is split into parts of at most REPLY_LIMIT bytes (every part but the
+# last longer than REPLY_LIMIT - REPLY_SLACK: a client tells a part from a whole list by its size)
+REPLY_LIMIT = 8192
+REPLY_SLACK = 128
 PITCH_NAMES = {
     "C": 0, "B#": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "FB": 4, "E#": 5, "F": 5,
     "F#": 6, "GB": 6, "G": 7, "G#": 8, "AB": 8, "A": 9, "A#": 10, "BB": 10, "B": 11, "CB": 11,
@@ -142,7 +161,7 @@ def as_bool(v: Any, what: str) -> bool:
 def as_name(v: Any, what: str = "name") -> str:
     if not isinstance(v, str):
         raise ParameterError(f"{what} must be a string, got {_describe(v)}")
-    if not NAME_RE.match(v):
+    if NAME_RE.fullmatch(v) is None:
         raise ParameterError(f"{what} '{v[:80]}' is not valid: use 1-64 of A-Z a-z 0-9 _ -")
     return v
 
@@ -251,17 +270,65 @@ def late_fail(ctx: Context) -> Callable[[str], None]:
     return fail
 
 
+class ScheduleBudget:
+    """What the timetagged changes waiting for their time may hold: a count, a byte estimate
+    and a horizon (docs/daemon.md: max_scheduled, max_scheduled_bytes, schedule_horizon).
+
+    `admit` refuses (ParameterError: the message's /fail) before anything is scheduled; `track`
+    follows each scheduled callable by a weak reference, so an event leaves the budget when it
+    is gone, however it goes (applied, or dropped by an untimed /panic).
+    """
+
+    def __init__(self, count: int = 10000, nbytes: int = 16 * 1024 * 1024, horizon: float = 300.0) -> None:
+        self.max_count = count
+        self.max_bytes = nbytes
+        self.horizon = horizon
+        self.count = 0
+        self.bytes = 0
+        self.refused = 0
+        self._lock = threading.Lock()
+        self._refs: set = set()
+        self.cost = 1024  # set by the caller for the message being dispatched (see admit)
+
+    def admit(self, cost: int, ahead: Optional[float] = None) -> None:
+        if ahead is not None and ahead > self.horizon:
+            self.refused += 1
+            raise ParameterError(f"timetag {ahead:.0f} s ahead: at most {self.horizon:g} s (schedule_horizon)")
+        if self.count >= self.max_count:
+            self.refused += 1
+            raise ParameterError(f"{self.count} timetagged changes are waiting: at most {self.max_count} "
+                                 "(max_scheduled); send them closer to their time")
+        if self.bytes + cost > self.max_bytes:
+            self.refused += 1
+            raise ParameterError(f"the waiting timetagged changes hold {self.bytes} bytes: at most "
+                                 f"{self.max_bytes} (max_scheduled_bytes)")
+
+    def track(self, fn: Callable, cost: int) -> None:
+        def gone(ref, cost=cost) -> None:
+            with self._lock:
+                self._refs.discard(ref)
+                self.count -= 1
+                self.bytes -= cost
+
+        with self._lock:
+            self._refs.add(weakref.ref(fn, gone))
+            self.count += 1
+            self.bytes += cost
+
+
 def at_time(engine: Engine, at: Optional[int], fn: Callable[[], None], fail: Callable[[str], None]) -> None:
     """fn() now (at None: an exception propagates, i.e. the message is refused on arrival), or
     on the render thread at the first frame boundary at or after sample `at`.
 
     A scheduled fn never raises into the render thread (that would silence a hop and drop the
     other events due at the same boundary): a refusal (AedaemonError) or any other error goes
-    to fail(reason) instead.
+    to fail(reason) instead. When the host gave the engine a `schedule_budget` (the daemon),
+    the change counts against it until it has run or been dropped.
     """
     if at is None:
         fn()
         return
+    budget: Optional[ScheduleBudget] = getattr(engine, "schedule_budget", None)
 
     def scheduled(_e: Engine) -> None:
         try:
@@ -272,6 +339,8 @@ def at_time(engine: Engine, at: Optional[int], fn: Callable[[], None], fail: Cal
             log.exception("a scheduled change failed")
             fail(f"failed when applied: {exc}")
 
+    if budget is not None:
+        budget.track(scheduled, budget.cost)
     engine.post_at(at, scheduled)
 
 
@@ -506,20 +575,45 @@ def _named(address: str, method: str, what: str, timed: bool = False) -> Handler
         _count(args, 1)
         name = as_name(args[0], what)
         if timed:
-            _session(ctx, method, name)
+            result = _session(ctx, method, name)
         else:
-            getattr(ctx.services, method)(name)
+            result = getattr(ctx.services, method)(name)
+        if result is DEFERRED:
+            return []
         return [Reply("/done", (address, name))]
 
     return handler
 
 
+def _encoded_size(address: str, names: Sequence[str]) -> int:
+    def padded(n: int) -> int:
+        return 4 * ((n + 4) // 4)  # a string, its NUL and the padding
+
+    return padded(len(address.encode())) + padded(1 + len(names)) + sum(padded(len(n.encode())) for n in names)
+
+
+def split_reply(address: str, names: Sequence[str], limit: int = REPLY_LIMIT) -> list[Reply]:
+    """`address name…` as one reply when it takes at most limit - REPLY_SLACK bytes (the usual
+    case), else as several `address name…` replies of at most `limit` bytes each, in order
+    (each but the last longer than limit - REPLY_SLACK), closed by an empty `address`
+    (docs/protocol.md: a long list spans several datagrams)."""
+    names = list(names)
+    if _encoded_size(address, names) <= limit - REPLY_SLACK:
+        return [Reply(address, tuple(names))]
+    parts: list[list[str]] = [[]]
+    for n in names:
+        if parts[-1] and _encoded_size(address, parts[-1] + [n]) > limit:
+            parts.append([])
+        parts[-1].append(n)
+    return [Reply(address, tuple(p)) for p in parts] + [Reply(address, ())]
+
+
 def _listing(address: str, method: str) -> Handler:
-    """Handler for a no-argument listing that replies `address s…`."""
+    """Handler for a no-argument listing that replies `address s…` (split when long)."""
 
     def handler(ctx: Context, _i, args: tuple) -> list:
         _count(args, 0)
-        return [Reply(address, tuple(getattr(ctx.services, method)()))]
+        return split_reply(address, list(getattr(ctx.services, method)()))
 
     return handler
 
@@ -684,7 +778,7 @@ def address_table_markdown() -> str:
 
 _EXACT = {e.pattern: e for e in ADDRESSES if "{i}" not in e.pattern}
 _INDEXED = {e.pattern.split("{i}")[0]: e for e in ADDRESSES if "{i}" in e.pattern}
-_INDEX_RE = re.compile(r"^(/[a-z_]+/)(0|[1-9][0-9]{0,3})$")
+_INDEX_RE = re.compile(r"(/[a-z_]+/)(0|[1-9][0-9]{0,3})")
 
 
 def resolve(address: str) -> tuple[Optional[Entry], Optional[int]]:
@@ -692,7 +786,7 @@ def resolve(address: str) -> tuple[Optional[Entry], Optional[int]]:
     entry = _EXACT.get(address)
     if entry is not None:
         return entry, None
-    m = _INDEX_RE.match(address)
+    m = _INDEX_RE.fullmatch(address)
     if m and m.group(1) in _INDEXED:
         return _INDEXED[m.group(1)], int(m.group(2))
     return None, None

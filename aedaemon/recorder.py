@@ -1,5 +1,10 @@
 """WAV recording tap: the render thread hands each hop to a queue; a writer thread encodes
-24-bit PCM with the stdlib `wave` module. Nothing here runs on the audio callback.
+24-bit PCM. Nothing here runs on the audio callback.
+
+The file's header is kept current: after each block of samples is written, the RIFF and data
+sizes are rewritten in place (two pwrites), so a file left by kill -9 or a power cut plays up
+to its last block. Files whose header still disagrees with their length (a crash between the
+two writes, or an older version) are repaired when the daemon starts (`repair_recordings`).
 
 A timetagged /record/start or /record/stop is sample-accurate: the file is opened when the
 message arrives, and the tap keeps exactly the samples from the start's sample time up to,
@@ -12,10 +17,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import queue
 import re
+import struct
 import threading
-import wave
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -25,8 +31,74 @@ from .errors import ParameterError
 
 log = logging.getLogger("aedaemon.recorder")
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.wav)?$")
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}(\.wav)?")  # fullmatch only: `$` accepts "name\n"
 _STOP = object()
+_HEADER = 44
+_WIDTH = 3  # 24-bit mono
+
+
+def _wav_header(sample_rate: int, data_bytes: int) -> bytes:
+    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"
+            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * _WIDTH, _WIDTH, 8 * _WIDTH)
+            + b"data" + struct.pack("<I", data_bytes))
+
+
+class _WavFile:
+    """Mono 24-bit PCM whose header always counts the samples written so far."""
+
+    def __init__(self, path: Path, sample_rate: int) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self.data_bytes = 0
+        os.write(self.fd, _wav_header(sample_rate, 0))
+
+    def write(self, pcm: bytes) -> None:
+        view = memoryview(pcm)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        self.data_bytes += len(pcm)
+        # after the samples: a header never counts more than the file holds
+        os.pwrite(self.fd, struct.pack("<I", 36 + self.data_bytes), 4)
+        os.pwrite(self.fd, struct.pack("<I", self.data_bytes), 40)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+def repair_recordings(folder: Path) -> list[str]:
+    """Fix the header of every WAV in `folder` that counts fewer samples than the file holds
+    (left by a crash); returns the names repaired (each logged)."""
+    fixed = []
+    try:
+        paths = sorted(Path(folder).glob("*.wav"))
+    except OSError:
+        return fixed
+    for path in paths:
+        try:
+            with open(path, "r+b") as fh:
+                head = fh.read(_HEADER)
+                if len(head) < _HEADER or head[:4] != b"RIFF" or head[8:12] != b"WAVE" or head[36:40] != b"data":
+                    continue
+                fmt = struct.unpack_from("<IHHIIHH", head, 16)
+                align = fmt[5] or 1
+                size = os.fstat(fh.fileno()).st_size
+                actual = (size - _HEADER) // align * align
+                said = struct.unpack_from("<I", head, 40)[0]
+                if actual <= said:
+                    continue
+                fh.seek(4)
+                fh.write(struct.pack("<I", 36 + actual))
+                fh.seek(40)
+                fh.write(struct.pack("<I", actual))
+        except OSError as exc:
+            log.warning("cannot check recording %s: %s", path, exc)
+            continue
+        log.warning("recording %s was not closed (a crash?): header said %d frames, %d are on disk; repaired",
+                    path.name, said // align, actual // align)
+        fixed.append(path.name)
+    return fixed
 
 
 class Recorder:
@@ -82,7 +154,7 @@ class Recorder:
             self._thread.join(timeout=5.0)  # the previous take, stopped on schedule, still closing
         if name is None or name == "":
             name = _dt.datetime.now().strftime("rec-%Y%m%d-%H%M%S")
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or NAME_RE.fullmatch(name) is None:
             raise ParameterError("recording name must match [A-Za-z0-9_-]{1,64} (a name, never a path)")
         stem = name[:-4] if name.endswith(".wav") else name
         try:
@@ -91,16 +163,15 @@ class Recorder:
             raise ParameterError(f"cannot create {self.folder}: {exc.strerror or exc}") from None
         path = self.folder / f"{stem}.wav"
         i = 1
-        while path.exists():
-            path = self.folder / f"{stem}-{i}.wav"
-            i += 1
-        try:
-            w = wave.open(str(path), "wb")
-        except OSError as exc:
-            raise ParameterError(f"cannot create {path.name}: {exc.strerror or exc}") from None
-        w.setnchannels(1)
-        w.setsampwidth(3)
-        w.setframerate(self.sample_rate)
+        while True:
+            try:
+                w = _WavFile(path, self.sample_rate)
+                break
+            except FileExistsError:
+                path = self.folder / f"{stem}-{i}.wav"
+                i += 1
+            except OSError as exc:
+                raise ParameterError(f"cannot create {path.name}: {exc.strerror or exc}") from None
         self.path = path
         self.frames = 0
         self.error = None
@@ -136,7 +207,7 @@ class Recorder:
             raise ParameterError(f"recording failed: {self.error}")
         return name
 
-    def _write(self, w: wave.Wave_write, q: "queue.SimpleQueue") -> None:
+    def _write(self, w: _WavFile, q: "queue.SimpleQueue") -> None:
         try:
             while True:
                 x = q.get()
@@ -146,7 +217,7 @@ class Recorder:
                     continue
                 pcm = (np.clip(x, -1.0, 1.0) * 8388607.0).astype("<i4")
                 try:
-                    w.writeframesraw(pcm.view(np.uint8).reshape(-1, 4)[:, :3].tobytes())
+                    w.write(pcm.view(np.uint8).reshape(-1, 4)[:, :3].tobytes())
                     self.frames += len(x)
                 except OSError as exc:
                     self.error = exc.strerror or str(exc)

@@ -7,6 +7,12 @@ callback waits for the GIL inside the audio graph's cycle (the daemon's own audi
 that graph); so JACK input is left in RtMidi's lock-free queue and drained by our own thread,
 every 1 ms while the controller moves and every 4 ms after 2 s of stillness.
 
+An unterminated SysEx (F0 01 02 and no F7) makes RtMidi's JACK input hold every later message
+as part of the SysEx until an F7 arrives: input goes deaf. So the bridge receives SysEx
+(instead of asking RtMidi to drop it), connects a port of its own to its input and sends a lone
+F7 there every 0.1 s: a SysEx left open is closed within 0.1 s, and the messages it held are
+split out of it and applied by the Router (logged), none lost.
+
 A poll thread (every 0.5 s) compares the port list with what is open: a vanished port is
 closed and logged, a returning (or first appearing) port is opened and logged, so the bridge
 reconnects within about half a second of the port coming back. Nothing here raises into the
@@ -31,6 +37,7 @@ LED_SECONDS = 0.05
 SYSTEM_RETRY = 5.0  # seconds between attempts to reach a missing JACK server / ALSA sequencer
 ACTIVE_POLL = 0.001  # polled (JACK) input: sleep between polls while the controller moves
 IDLE_POLL = 0.004  # ... and when it has been still for 2 s
+SYSEX_KICK = 0.1  # seconds between the lone F7s that close a SysEx left open (JACK input)
 _GLOB = set("*?[")
 
 
@@ -119,6 +126,8 @@ class _Endpoint:
         self._next_try = 0.0  # when the MIDI system was missing: next attempt (every 5 s)
         self.connects = 0
         self.disconnects = 0
+        # our own port's name: unique, so that the SysEx kick finds this input among JACK's
+        self.own_port = f"in-{os.getpid()}" if kind == "input" else "out"
 
     def _create(self) -> bool:
         import rtmidi
@@ -141,7 +150,9 @@ class _Endpoint:
                 self.obj = cls(api, name=self.client_name)
                 self.api = api
                 if self.kind == "input":
-                    self.obj.ignore_types(sysex=True, timing=True, active_sense=True)
+                    # SysEx is received (the Router ignores it): dropping it in RtMidi would also
+                    # drop everything after an unterminated one (see the module docstring)
+                    self.obj.ignore_types(sysex=False, timing=True, active_sense=True)
                 if self._warned_system:
                     log.info("MIDI %s: MIDI system available again (%s)", self.kind, rtmidi.get_api_name(api))
                 self._warned_system = False
@@ -188,7 +199,7 @@ class _Endpoint:
         name = ports[idx]
         try:
             with self.lock:
-                self.obj.open_port(idx, "in" if self.kind == "input" else "out")
+                self.obj.open_port(idx, self.own_port)
                 self.port_name = name
         except Exception as exc:  # noqa: BLE001
             log.warning("MIDI %s: cannot open '%s': %s", self.kind, name, exc)
@@ -265,6 +276,9 @@ class MidiBridge:
         self._out_lock = threading.Lock()
         self._led_sent: dict[tuple[int, int], int] = {}
         self.leds_sent = 0
+        self._kick: Any = None  # JACK: a MidiOut connected to our own input (lone F7s)
+        self._kick_lock = threading.Lock()
+        self._client_name = client_name
         self.input = _Endpoint("input", pattern, client_name, backend, self._input_opened, self._input_closed)
         self.output: Optional[_Endpoint] = None
         if led_pattern is not None and router.mapping.leds:
@@ -287,6 +301,14 @@ class MidiBridge:
         self.input.close()
         if self.output is not None:
             self.output.close()
+        with self._kick_lock:
+            if self._kick is not None:
+                try:
+                    self._kick.close_port()
+                    self._kick.delete()
+                except Exception:  # noqa: BLE001
+                    pass
+                self._kick = None
 
     @property
     def connected(self) -> bool:
@@ -325,14 +347,44 @@ class MidiBridge:
             # RtMidi calls a JACK input callback on the JACK process thread: a Python callback
             # there waits for the GIL inside the audio graph's cycle. Poll rtmidi's queue from
             # our own thread instead (1 ms while the controller is moving, 4 ms when idle).
+            self._connect_kick()
             if self._in_thread is None:
                 self._in_thread = threading.Thread(target=self._poll_input, name="midi-in", daemon=True)
                 self._in_thread.start()
         else:  # ALSA: RtMidi's own thread runs the callback
             ep.obj.set_callback(self._on_midi)
 
+    def _connect_kick(self) -> None:
+        """A JACK output port of ours connected to our own input (again after each reopen)."""
+        import rtmidi
+
+        with self._kick_lock:
+            try:
+                if self._kick is None:
+                    self._kick = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=self._client_name + "-sysex")
+                else:
+                    self._kick.close_port()
+                dests = self._kick.get_ports()
+                want = ":" + self.input.own_port
+                idx = next((k for k, p in enumerate(dests) if p.endswith(want)), None)
+                if idx is None:
+                    log.warning("MIDI input: cannot find our own port %s to guard against unterminated SysEx", want)
+                    return
+                self._kick.open_port(idx, "sysex-close")
+            except Exception as exc:  # noqa: BLE001
+                log.warning("MIDI input: no SysEx guard (%s)", exc)
+
+    def _send_kick(self) -> None:
+        with self._kick_lock:
+            if self._kick is not None:
+                try:
+                    self._kick.send_message([0xF7])
+                except Exception:  # noqa: BLE001
+                    pass
+
     def _poll_input(self) -> None:
         last = 0.0
+        next_kick = 0.0
         handle = self.router.handle
         while not self._stop.is_set():
             n = self.input.drain(handle)
@@ -341,6 +393,9 @@ class MidiBridge:
                 last = now
                 if self.output is not None and self.output.port_name is not None:
                     self._send_leds()
+            if now >= next_kick:
+                next_kick = now + SYSEX_KICK
+                self._send_kick()
             time.sleep(ACTIVE_POLL if now - last < 2.0 else IDLE_POLL)
 
     def _input_closed(self, ep: _Endpoint) -> None:

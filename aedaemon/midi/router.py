@@ -81,6 +81,26 @@ def decode(msg: Sequence[int]) -> Optional[Event]:
     return None
 
 
+def split_stream(data: Sequence[int]) -> list[list[int]]:
+    """Bytes of several MIDI messages one after another → the messages (a status byte and its
+    data bytes each; real-time bytes F8-FF on their own; data bytes without a status dropped)."""
+    out: list[list[int]] = []
+    cur: Optional[list[int]] = None
+    for b in data:
+        b = int(b)
+        if b >= 0xF8:
+            out.append([b])
+        elif b >= 0x80:
+            if cur:
+                out.append(cur)
+            cur = [b]
+        elif cur is not None:
+            cur.append(b)
+    if cur:
+        out.append(cur)
+    return out
+
+
 def _channel_ok(want: Any, ch: int) -> bool:
     return want == "any" or want == ch
 
@@ -110,6 +130,7 @@ class Router:
         self.learn_hook: Optional[Callable[[Event], bool]] = None  # returns True when it consumed the event
         self.on_action: Optional[Callable[[str, list], None]] = None  # after each applied action
         self._last_warn = 0.0
+        self._last_sysex_warn = 0.0
         self.set_mapping(mapping)
 
     # ---- mapping -----------------------------------------------------------------------
@@ -154,6 +175,9 @@ class Router:
     # ---- input -------------------------------------------------------------------------
     def handle(self, msg: Sequence[int]) -> None:
         """One raw MIDI message (from any thread). Never raises."""
+        if msg and msg[0] in (0xF0, 0xF7):
+            self._sysex(msg)
+            return
         ev = decode(msg)
         if ev is None:
             return
@@ -173,6 +197,21 @@ class Router:
                 log.exception("MIDI message %s", list(msg))
             finally:
                 self.stats.messages += 1  # counted once handled: a reader sees its effects
+
+    def _sysex(self, msg: Sequence[int]) -> None:
+        """SysEx is ignored, but one that was never terminated (F0 01 02, no F7) arrives glued
+        to the messages that followed it (RtMidi holds them until an F7): split them out and
+        apply them, late rather than lost."""
+        held = [m for m in split_stream(msg) if m[0] < 0xF0]
+        if not held:
+            return
+        now = time.monotonic()
+        if now - self._last_sysex_warn > 10.0:
+            self._last_sysex_warn = now
+            log.warning("MIDI input: a SysEx without its F7 (%s ...) held back %d message(s); applied late",
+                        " ".join(f"{b:02X}" for b in list(msg)[:4]), len(held))
+        for m in held:
+            self.handle(m)
 
     def _ctx(self, b: Bind, ev: Event) -> dict:
         strip = b.strip_of(ev.number)
