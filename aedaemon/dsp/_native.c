@@ -144,11 +144,13 @@ static double np_amax(const double *x, Py_ssize_t n)
 {
     if (n <= 0) return 0.0;
     double m = x[0];
-    for (Py_ssize_t i = 1; i < n; i++) {
-        if (m != m) return m;
-        m = np_max(m, x[i]);
+    int nan = 0;
+    for (Py_ssize_t i = 1; i < n; i++) { /* branchless: the NaN test on the side */
+        double xi = x[i];
+        m = xi > m ? xi : m;
+        nan |= xi != xi;
     }
-    return m;
+    return nan || m != m ? NAN : m;
 }
 /* Python's max(a, b): a unless b > a */
 static inline double py_max(double a, double b) { return b > a ? b : a; }
@@ -321,91 +323,115 @@ static PyObject *canne_next(PyObject *self, PyObject *const *args, Py_ssize_t na
 enum { RP_TMUL, RP_FMUL, RP_FLOOR, RP_CURV, RP_ONE_SIDED, RP_TOL, RP_REACH, RP_LOBE, RP_FCLIP, RP_JUMP, RP_N };
 enum { RS_POWER, RS_TOP0, RS_TOP1, RS_TOP, RS_RANDOM_AT, RS_STEADY, RS_PREV_TOP, RS_N };
 
-#define RIGHT_BIT 1
+#define RIGHT_BIT 4 /* bit 0: alive */
 #define LEFT_BIT 2
 
-/* The propagation of phase.RTPGHI._integrate over all bins: the heap order is the bottleneck
- * path value of two scans (left-to-right and right-to-left, float32), each bin takes its
- * phase from its root through the running sums of the frequency-direction trapezoids (the same
- * sums, in the same order, as the NumPy cumulative sums), dead bins take the next random
- * phases, far bins of broad runs become their own roots. */
+/* The propagation of phase.RTPGHI._integrate: the heap order is the bottleneck path value of
+ * two scans (left-to-right and right-to-left, float32), each bin takes its phase from its root
+ * through running sums of the frequency-direction trapezoids, dead bins take the next random
+ * phases, far bins of broad runs become their own roots.
+ *
+ * Work set: only the live bins (s >= tol) and their neighbours, compacted (a decoded frame has
+ * ~15 % live bins). Every other bin is dead with dead neighbours: seed and expand are -inf
+ * around it, so it is its own root, takes a random phase, and no path crosses it; a run of the
+ * work set starts and ends on a dead bin, so the scans and sums on the compacted runs are the
+ * full ones restricted to them (the sums skip only the exact zeros the NumPy sums add). The
+ * frequency gradient is needed (and computed, into fg) on the work set only. */
 static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, double *phase, double *tg,
-                             const double *ptg, const double *plus, const double *fg, const double *slog,
-                             int64_t *root, const double *random, Py_ssize_t n_random, const double *lobe_table,
-                             float *seed, float *expand, float *reach, double *ph_r, double *up, double *down,
-                             double *new_phase, int64_t *anchor_r, uint8_t *flags, double *state, const double *par,
-                             double top)
+                             const double *ptg, const double *plus, double *fg, const double *slog,
+                             const double *h0, const double *h1, double lf, int64_t *root,
+                             const double *random, Py_ssize_t n_random, const double *lobe_table, float *seed,
+                             float *expand, float *reach, double *ph_r, double *up, double *down,
+                             double *new_phase, int64_t *E, int64_t *anchor_r, uint8_t *flags, double *state,
+                             const double *par, double top)
 {
     const float NEG = -INFINITY;
     double tol = top * par[RP_TOL];
     double c = 1e-3 * tol / top;
-    Py_ssize_t n_dead = 0;
-    /* forward: seeds, expands, the left-to-right scan L (kept in reach) */
+    double fmul = par[RP_FMUL], clip = par[RP_FCLIP];
+    Py_ssize_t n_dead = 0, m = 0;
+    /* liveness (flags bit 0, per bin) and the work set E */
     for (Py_ssize_t v = 0; v < n; v++) {
-        int alive = s[v] >= tol;
-        if (alive) {
-            seed[v] = (float)(pm[v] >= tol ? pm[v] : s[v] * c);
-            expand[v] = (float)s[v];
+        uint8_t alive = s[v] >= tol;
+        flags[v] = alive;
+        n_dead += !alive;
+    }
+    for (Py_ssize_t v = 0; v < n; v++) {
+        int near = flags[v] || (v > 0 && flags[v - 1]) || (v < n - 1 && flags[v + 1]);
+        root[v] = v;
+        if (near) E[m++] = v;
+    }
+    /* on E (compact index i): seeds, expands, root phases, frequency gradient, the left scan */
+    for (Py_ssize_t i = 0; i < m; i++) {
+        Py_ssize_t v = E[i];
+        if (flags[v]) {
+            seed[i] = (float)(pm[v] >= tol ? pm[v] : s[v] * c);
+            expand[i] = (float)s[v];
         } else {
-            seed[v] = NEG;
-            expand[v] = NEG;
-            n_dead++;
+            seed[i] = NEG;
+            expand[i] = NEG;
         }
-        ph_r[v] = phase[v] + 0.5 * (ptg[v] + tg[v]);
+        ph_r[i] = phase[v] + 0.5 * (ptg[v] + tg[v]);
+        double f = np_max(slog[v], lf) * 3.0;
+        f = f - 4.0 * np_max(h1[v], lf);
+        f = f + np_max(h0[v], lf);
+        f = f * fmul;
+        if (clip > 0.0) f = np_min(np_max(f, -clip), clip);
+        fg[v] = f;
+        /* the left neighbour, if in E (else dead with expand -inf: paths stop) */
+        if (i == 0 || E[i - 1] != v - 1 || expand[i - 1] == NEG) {
+            reach[i] = seed[i];
+        } else {
+            float x = reach[i - 1] < expand[i - 1] ? reach[i - 1] : expand[i - 1];
+            reach[i] = seed[i] > x ? seed[i] : x;
+        }
     }
-    reach[0] = seed[0];
-    for (Py_ssize_t v = 1; v < n; v++) {
-        float x = reach[v - 1] < expand[v - 1] ? reach[v - 1] : expand[v - 1];
-        reach[v] = seed[v] > x ? seed[v] : x;
-    }
-    /* backward: the right-to-left scan R (on the fly), each bin's offers and direction, the
-     * descending sums and the anchors of chains going down */
-    float rr = NEG; /* R[v + 1] */
+    /* backward on E: the right scan (on the fly), each bin's offers and direction, the
+     * descending sums and the anchors of chains going down (compact indices) */
+    float rr = NEG; /* R of the next bin in E */
     double dsum = 0.0;
-    int64_t ar = n - 1;
-    for (Py_ssize_t v = n - 1; v >= 0; v--) {
+    Py_ssize_t ar = m - 1;
+    for (Py_ssize_t i = m - 1; i >= 0; i--) {
+        Py_ssize_t v = E[i];
+        int next_ok = i < m - 1 && E[i + 1] == v + 1; /* the right neighbour is in E */
         float fr, fl;
-        if (v == n - 1) {
+        if (!next_ok || expand[i + 1] == NEG) {
             fr = NEG;
-            rr = seed[v];
+            rr = seed[i];
         } else {
-            fr = rr < expand[v + 1] ? rr : expand[v + 1];
-            rr = seed[v] > fr ? seed[v] : fr;
+            fr = rr < expand[i + 1] ? rr : expand[i + 1];
+            rr = seed[i] > fr ? seed[i] : fr;
         }
-        fl = v == 0 ? NEG : (reach[v - 1] < expand[v - 1] ? reach[v - 1] : expand[v - 1]);
-        int is_root = seed[v] >= fl && seed[v] >= fr;
+        if (i == 0 || E[i - 1] != v - 1) fl = NEG;
+        else fl = reach[i - 1] < expand[i - 1] ? reach[i - 1] : expand[i - 1];
+        int is_root = seed[i] >= fl && seed[i] >= fr;
         int is_left = !is_root && fl >= fr;
         int is_right = !is_root && !is_left;
-        flags[v] = (uint8_t)((is_left ? LEFT_BIT : 0) | (is_right ? RIGHT_BIT : 0));
-        if (v < n - 1) {
-            double pair = (fg[v] + fg[v + 1]) * 0.5;
-            dsum = dsum + pair * (double)is_right;
-        }
-        down[v] = dsum;
-        if (!is_right) ar = v;
-        anchor_r[v] = ar;
+        flags[v] = (uint8_t)((flags[v] & 1) | (is_left ? LEFT_BIT : 0) | (is_right ? RIGHT_BIT : 0));
+        /* a right bin's right neighbour is live (its offer is finite), hence in E */
+        if (is_right) dsum = dsum + (fg[v] + fg[v + 1]) * 0.5;
+        down[i] = dsum;
+        if (!is_right) ar = i;
+        anchor_r[i] = ar;
     }
-    /* forward: ascending sums, anchors of chains going up, the new phase and the tree */
+    /* forward on E: ascending sums, anchors of chains going up, the new phase and the tree */
     double usum = 0.0;
-    int64_t al = 0;
-    for (Py_ssize_t v = 0; v < n; v++) {
+    Py_ssize_t al = 0;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        Py_ssize_t v = E[i];
         int is_left = (flags[v] & LEFT_BIT) != 0, is_right = (flags[v] & RIGHT_BIT) != 0;
-        if (v > 0) {
-            double pair = (fg[v - 1] + fg[v]) * 0.5;
-            usum = usum + pair * (double)is_left;
-        }
-        up[v] = usum;
-        if (!is_left) al = v;
+        if (is_left) usum = usum + (fg[v - 1] + fg[v]) * 0.5;
+        up[i] = usum;
+        if (!is_left) al = i;
         if (is_left) {
-            new_phase[v] = ph_r[al] + up[v] - up[al];
-            root[v] = al;
+            new_phase[v] = ph_r[al] + up[i] - up[al];
+            root[v] = E[al];
         } else if (is_right) {
-            int64_t a = anchor_r[v];
-            new_phase[v] = ph_r[a] - (down[v] - down[a]);
-            root[v] = a;
+            Py_ssize_t a = anchor_r[i];
+            new_phase[v] = ph_r[a] - (down[i] - down[a]);
+            root[v] = E[a];
         } else {
-            new_phase[v] = ph_r[v];
-            root[v] = v;
+            new_phase[v] = ph_r[i];
         }
     }
     /* dead bins: the next random phases, in bin order */
@@ -414,14 +440,15 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
         if (start + n_dead > n_random) start = 0;
         Py_ssize_t k = start;
         for (Py_ssize_t v = 0; v < n; v++)
-            if (!(s[v] >= tol)) new_phase[v] = random[k++];
+            if (!(flags[v] & 1)) new_phase[v] = random[k++];
         state[RS_RANDOM_AT] = (double)((start + n_dead + 7919) % (n_random - n));
     }
     /* broad runs: a bin further than max_reach from its root, unless on a peaked lobe, is its
-     * own root at its bin frequency */
+     * own root at its bin frequency (only bins of E have another root) */
     double reach_max = par[RP_REACH];
     int lobe = par[RP_LOBE] > 0.0;
-    for (Py_ssize_t v = 0; v < n; v++) {
+    for (Py_ssize_t i = 0; i < m; i++) {
+        Py_ssize_t v = E[i];
         int64_t r = root[v];
         int64_t dist = r > v ? r - v : v - r;
         if (!((double)dist > reach_max)) continue;
@@ -439,7 +466,7 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
 /* rtpghi_next(magnitude, phase, tgrad, prev_tgrad, tgrad_plus, slog3, prev_mag, fgrad, root,
  *             random, lobe_table, scratch_f32, scratch_f64, scratch_i64, flags, state, params,
  *             changed) -> the magnitude distance u of an abrupt change, else None.
- * slog3: log s at n-2, n-1, n (3 rows); scratch_f32: 3n; scratch_f64: 4n; scratch_i64: n. */
+ * slog3: log s at n-2, n-1, n (3 rows); scratch_f32: 3n; scratch_f64: 4n; scratch_i64: 2n. */
 static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     static const char *fn = "rtpghi_next";
@@ -457,7 +484,7 @@ static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t n
         {"prev_tgrad", F64, n, 1},  {"tgrad_plus", F64, n, 0},    {"slog3", F64, 3 * n, 1},
         {"prev_mag", F64, n, 1},    {"fgrad", F64, n, 1},         {"root", I64, n, 1},
         {"random", F64, -1, 0},     {"lobe_table", F64, n + 1, 0}, {"scratch_f32", F32, 3 * n, 1},
-        {"scratch_f64", F64, 4 * n, 1}, {"scratch_i64", I64, n, 1}, {"flags", U8, n, 1},
+        {"scratch_f64", F64, 4 * n, 1}, {"scratch_i64", I64, 2 * n, 1}, {"flags", U8, n, 1},
         {"state", F64, RS_N, 1},    {"params", F64, RP_N, 0},
     };
     bufs_t b;
@@ -488,10 +515,22 @@ static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t n
     int abrupt = 0;
     double top;
     if (changed) {
-        double pa = state[RS_POWER], pb = 0.0, pab = 0.0;
-        for (Py_ssize_t v = 0; v < n; v++) {
-            pb += mag[v] * mag[v];
-            pab += pm[v] * mag[v];
+        double pa = state[RS_POWER], pb, pab;
+        {
+            /* four partial sums (NumPy's dot sums in blocks too; the order differs by rounding) */
+            double b4[4] = {0.0, 0.0, 0.0, 0.0}, c4[4] = {0.0, 0.0, 0.0, 0.0};
+            Py_ssize_t v = 0;
+            for (; v + 4 <= n; v += 4)
+                for (int j = 0; j < 4; j++) {
+                    b4[j] += mag[v + j] * mag[v + j];
+                    c4[j] += pm[v + j] * mag[v + j];
+                }
+            for (; v < n; v++) {
+                b4[0] += mag[v] * mag[v];
+                c4[0] += pm[v] * mag[v];
+            }
+            pb = (b4[0] + b4[1]) + (b4[2] + b4[3]);
+            pab = (c4[0] + c4[1]) + (c4[2] + c4[3]);
         }
         state[RS_POWER] = pb;
         if (pa > 0.0 && pb > 0.0) {
@@ -513,18 +552,10 @@ static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t n
         memcpy(h0, slog, n * sizeof(double));
         memcpy(h1, slog, n * sizeof(double));
     }
-    double fmul = par[RP_FMUL], clip = par[RP_FCLIP];
-    for (Py_ssize_t v = 0; v < n; v++) {
-        double f = np_max(slog[v], lf) * 3.0;
-        f = f - 4.0 * np_max(h1[v], lf);
-        f = f + np_max(h0[v], lf);
-        f = f * fmul;
-        if (clip > 0.0) f = np_min(np_max(f, -clip), clip);
-        fg[v] = f;
-    }
     double itop = py_max(py_max(top, state[RS_PREV_TOP]), 1e-30);
-    rtpghi_integrate(n, mag, pm, phase, tg, ptg, plus, fg, slog, root, random, n_random, lobe_table, s32,
-                     s32 + n, s32 + 2 * n, sf, sf + n, sf + 2 * n, sf + 3 * n, si, flags, state, par, itop);
+    rtpghi_integrate(n, mag, pm, phase, tg, ptg, plus, fg, slog, h0, h1, lf, root, random, n_random, lobe_table,
+                     s32, s32 + n, s32 + 2 * n, sf, sf + n, sf + 2 * n, sf + 3 * n, si, si + n, flags, state, par,
+                     itop);
     memcpy(h0, h1, n * sizeof(double));
     memcpy(h1, slog, n * sizeof(double));
     state[RS_TOP0] = state[RS_TOP1];

@@ -277,10 +277,11 @@ class RTPGHI(_Base, _GradientMixin):
         # the compiled step's working memory: float32 seeds, expands and the left scan (the
         # heap order: only comparisons matter, and one precision for every comparison keeps
         # the propagation tree free of cycles); float64 root phases, ascending and descending
-        # sums, the new phase; the anchors of chains going down; each bin's direction
+        # sums, the new phase; the work set and the anchors of chains going down; each bin's
+        # liveness and direction
         self._scratch32 = np.zeros(3 * n, dtype=np.float32)
         self._scratch64 = np.zeros(4 * n)
-        self._scratch_i = np.zeros(n, dtype=np.int64)
+        self._scratch_i = np.zeros(2 * n, dtype=np.int64)
         self._flags = np.zeros(n, dtype=np.uint8)
         # carried between frames: previous power, the peaks of the frames at n-2 and n-1, the
         # peak of the last log, the random phases' position, identical frames in a row, the
