@@ -1,6 +1,6 @@
-"""Audio output: a render thread keeps a lock-free ring about (block + hop) samples ahead of the
-device; the device side (a PortAudio callback, or a software clock for `--audio null`) only
-copies out of the ring.
+"""Audio output: a render thread renders each hop just in time — a margin (`ahead`) before the
+callback that first needs it — into a lock-free ring; the device side (a PortAudio callback, or a software clock for
+`--audio null`) only copies out of the ring.
 
     engine.render_hop() ──render thread──> Ring ──callback / null clock──> device
                                └── tap (recorder, off the audio thread)
@@ -33,6 +33,10 @@ log = logging.getLogger("aedaemon.audio")
 
 PA_OUTPUT_UNDERFLOW = 0x00000004  # paOutputUnderflow
 PA_OUTPUT_OVERFLOW = 0x00000008
+# the render margin with real-time scheduling: 3 ms at 44.1 kHz — a changed hop renders in a
+# few hundred µs, but under a message flood the render thread may wait up to the 1 ms switch
+# interval for the GIL each time the decoder or a NumPy call hands it over
+JIT_MARGIN_SAMPLES = 132
 
 
 class AudioError(AedaemonError):
@@ -146,13 +150,17 @@ class AudioOutput:
         self.block = int(block)
         self.sample_rate = int(engine.sample_rate)
         self.hop = int(engine.hop)
-        # keep `target` samples rendered: one block for the device plus `ahead` of margin. By
-        # default (ahead=None) the margin is one block when the render thread got real-time
-        # scheduling (control latency within block + hop), else one hop (safer without RT).
+        # Just-in-time rendering: each hop is rendered `ahead` samples' worth of time before the
+        # callback that first needs it (not as soon as the ring has room), so a control change
+        # waits for the next render (0..one block period) plus this margin, not for a whole
+        # block of audio already in the ring. By default (ahead=None) the margin is 1 ms when the
+        # render thread got real-time scheduling, else one hop (safer without RT); an underrun
+        # widens it (logged).
         self._auto_ahead = ahead is None
         self.ahead = self.hop if ahead is None else int(ahead)
+        self.max_ahead = max(self.ahead, self.hop + self.block)
         self.target = self.block + self.ahead
-        self.ring = Ring(2 * (self.target + self.hop + self.block) + 4096)
+        self.ring = Ring(2 * (self.max_ahead + self.hop + 2 * self.block) + 4096)
         self.tap = tap
         self.underflows = 0  # device status flags
         self.ring_underruns = 0  # callback found the ring short
@@ -213,6 +221,10 @@ class AudioOutput:
             if self.render_errors in (1, 10, 100) or self.render_errors % 1000 == 0:
                 log.exception("render_hop failed (%d times)", self.render_errors)
             x = self._silence
+            try:  # the hop counts as played: the clock (and every timetag) stays with the device
+                self.engine.skip_hop()
+            except Exception:  # noqa: BLE001
+                log.exception("could not recover the engine after a failed hop")
         self.ring.write(x)
         if self.tap is not None:
             try:
@@ -224,7 +236,15 @@ class AudioOutput:
         self.last_render = time.monotonic()
 
     def prefill(self) -> None:
-        while self.ring.fill() < self.target:
+        """Render before the stream starts: enough for the burst of callbacks a device makes
+        while it primes its buffers (JACK: three in a row); just-in-time rendering then lets
+        the surplus drain, so it costs latency only for the first few blocks. The engine warms
+        up first, so the first note is not the slow first run of everything."""
+        try:
+            self.engine.warm_up()
+        except Exception:  # noqa: BLE001 - a cold start is slower, not wrong
+            log.exception("engine warm-up failed")
+        while self.ring.fill() < self.max_ahead + 2 * self.block:
             self._render_one()
 
     def _set_realtime(self, priority: int) -> bool:
@@ -237,29 +257,34 @@ class AudioOutput:
     def _render_loop(self) -> None:
         if self.rt_priority > 0:
             self.rt_render = self._set_realtime(self.rt_priority - 5)
+        sr = float(self.sample_rate)
         if self._auto_ahead:
-            self.ahead = self.block if self.rt_render else self.hop
+            self.ahead = JIT_MARGIN_SAMPLES if self.rt_render else self.hop
             self.target = self.block + self.ahead
         ring = self.ring
-        sr = float(self.sample_rate)
+        period = self.block / sr
         seen_underruns = self.ring_underruns
         while not self._stop.is_set():
             if self.ring_underruns != seen_underruns:
                 seen_underruns = self.ring_underruns
-                if self._auto_ahead and self.ahead < self.hop:
-                    # the renderer was late: keep one more block in hand (up to one hop)
-                    self.ahead = min(self.hop, self.ahead + self.block)
+                if self._auto_ahead and self.ahead < self.max_ahead:
+                    # the renderer was late: keep a wider margin (doubling, up to hop + block)
+                    self.ahead = min(self.max_ahead, max(2 * self.ahead, JIT_MARGIN_SAMPLES))
                     self.target = self.block + self.ahead
-                    log.warning("ring underrun: now rendering %d samples ahead", self.target)
+                    log.warning("ring underrun: now rendering %.1f ms before the device needs it",
+                                1000.0 * self.ahead / sr)
             fill = ring.fill()
-            if fill < self.target:
+            # callbacks come every `period` after the last stamp and each takes a block: the
+            # fill covers the next fill // block of them; the one after must find a new hop,
+            # so render it `ahead` before that callback is due (at once when already late).
+            _, t_cb = self._stamp
+            due = t_cb + (fill // self.block + 1) * period - self.ahead / sr
+            wait = due - time.monotonic()
+            if fill < self.block or (wait <= 0.0 and fill < self.block + self.max_ahead):
                 self._render_one()
                 continue
-            # The device eats whole blocks: sleep until the callback that takes the fill below
-            # the target is due (from the last callback's time stamp), not in small polls.
-            blocks = (fill - self.target) // self.block + 1
-            _, t_cb = self._stamp
-            wait = t_cb + blocks * self.block / sr - time.monotonic() + 0.0003
+            # (a stalled device: its last stamp ages, but the ring never holds more than the
+            # widest margin; the watchdog sees the renderer stop)
             time.sleep(min(max(wait, 0.0005), 0.02))
 
     def _start_render(self) -> None:

@@ -9,13 +9,14 @@ snapshot once per hop without locking, so a frame never sees half an update.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import queue
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 import numpy as np
 
@@ -28,6 +29,21 @@ from .dsp.stft import OverlapAdd, dual_window, hann
 from .errors import ParameterError
 from .model import CHROMA_SIZE, ModelBundle
 from .scheduler import Scheduler
+
+log = logging.getLogger("aedaemon.engine")
+
+
+def _finite(v: Any) -> float:
+    """float(v), refusing NaN and ±inf (a hand-edited state file may hold 1e999)."""
+    x = float(v)
+    if not math.isfinite(x):
+        raise ValueError(f"{v!r} is not finite")
+    return x
+
+
+def _fail(what: str) -> NoReturn:
+    raise ValueError(what)
+
 
 TRANSPOSE_RANGE = (-24.0, 24.0)
 GAIN_RANGE = (0.0, 2.0)
@@ -152,6 +168,9 @@ class EngineStats:
     decodes: int = 0
     cache_hits: int = 0
     late_events: int = 0
+    event_errors: int = 0  # posted/scheduled events that raised (logged; the hop went on)
+    repaired_targets: int = 0  # snapshots whose sizes did not fit the model (repaired)
+    skipped_hops: int = 0  # hops the output replaced with silence after a render error
     nonfinite_frames: int = 0
     render_seconds: float = 0.0
     cpu_load: float = 0.0  # EMA of render time / hop duration
@@ -241,8 +260,10 @@ class Engine:
     # ---- control side (any thread) ------------------------------------------------------
 
     def update(self, **changes) -> Targets:
-        """Replace target fields atomically; returns the new snapshot."""
+        """Replace target fields atomically; returns the new snapshot. Vectors must fit the
+        model playing now (a change queued before a model swap may not: ParameterError)."""
         changes.setdefault("transition", None)
+        self._check_sizes(changes)
         with self.control_lock:
             self.targets = _replace(self.targets, changes)
             return self.targets
@@ -252,8 +273,19 @@ class Engine:
         with self.control_lock:
             changes = fn(self.targets)
             changes.setdefault("transition", None)
+            self._check_sizes(changes)
             self.targets = _replace(self.targets, changes)
             return self.targets
+
+    def _check_sizes(self, changes: dict) -> None:
+        n = self.bundle.meta.latent_size
+        for key in ("latent", "scale", "mute"):
+            v = changes.get(key)
+            if v is not None and len(v) != n:
+                raise ParameterError(f"{key} has {len(v)} values; model '{self.bundle.meta.name}' has {n} units")
+        v = changes.get("chroma")
+        if v is not None and len(v) != CHROMA_SIZE:
+            raise ParameterError(f"chroma has {len(v)} values, not {CHROMA_SIZE}")
 
     def post(self, fn: Callable[["Engine"], None]) -> None:
         """Run fn(engine) on the render thread at the next frame boundary."""
@@ -315,31 +347,44 @@ class Engine:
         n = self.bundle.meta.latent_size
         lo, hi = self.bundle.meta.control_range
         changes: dict = {}
-        try:
-            if len(state.get("latent", [])) == n:
-                changes["latent"] = tuple(min(hi, max(lo, float(v))) for v in state["latent"])
-            if len(state.get("scale", [])) == n:
-                changes["scale"] = tuple(min(SCALE_RANGE[1], max(0.0, float(v))) for v in state["scale"])
-            if len(state.get("mute", [])) == n:
-                changes["mute"] = tuple(bool(v) for v in state["mute"])
-            if len(state.get("chroma", [])) == CHROMA_SIZE:
-                changes["chroma"] = tuple(max(0.0, float(v)) for v in state["chroma"])
-            for key, (rlo, rhi) in (
-                ("transpose", TRANSPOSE_RANGE),
-                ("tune", TUNE_RANGE),
-                ("gain", GAIN_RANGE),
-                ("glide", GLIDE_RANGE),
-                ("tilt", TILT_RANGE),
-            ):
-                if key in state:
-                    changes[key] = min(rhi, max(rlo, float(state[key])))
-            if "freq_shift" in state:
-                limit = self.n_fft // 2
-                changes["freq_shift"] = int(min(limit, max(-limit, int(state["freq_shift"]))))
-            if "playing" in state:
-                changes["playing"] = bool(state["playing"])
-        except (TypeError, ValueError):
-            pass
+        skipped: list[str] = []
+
+        def take(key: str, convert: Callable[[Any], Any]) -> None:
+            # one field at a time: a bad value (wrong type, NaN, ±inf) skips that field only
+            try:
+                changes[key] = convert(state[key])
+            except (TypeError, ValueError, OverflowError, KeyError):
+                skipped.append(key)
+
+        def vector(size: int, vlo: float, vhi: float):
+            def convert(values):
+                if len(values) != size:
+                    raise ValueError(key)
+                return tuple(min(vhi, max(vlo, _finite(v))) for v in values)
+            return convert
+
+        for key, (size, vlo, vhi) in (("latent", (n, lo, hi)), ("scale", (n, 0.0, SCALE_RANGE[1])),
+                                      ("chroma", (CHROMA_SIZE, 0.0, math.inf))):
+            if key in state:
+                take(key, vector(size, vlo, vhi))
+        if "mute" in state:
+            take("mute", lambda v: tuple(bool(x) for x in v) if len(v) == n else _fail("mute"))
+        for key, (rlo, rhi) in (
+            ("transpose", TRANSPOSE_RANGE),
+            ("tune", TUNE_RANGE),
+            ("gain", GAIN_RANGE),
+            ("glide", GLIDE_RANGE),
+            ("tilt", TILT_RANGE),
+        ):
+            if key in state:
+                take(key, lambda v, rlo=rlo, rhi=rhi: min(rhi, max(rlo, _finite(v))))
+        if "freq_shift" in state:
+            limit = self.n_fft // 2
+            take("freq_shift", lambda v: int(min(limit, max(-limit, _finite(v)))))
+        if "playing" in state:
+            take("playing", lambda v: bool(v))
+        if skipped:
+            log.warning("state: ignored %s (wrong size, not a number, or not finite)", ", ".join(skipped))
         changes["transition"] = morph
         return self.update(**changes)
 
@@ -386,6 +431,8 @@ class Engine:
             raise ValueError(
                 f"model '{bundle.meta.name}' runs at {bundle.meta.sample_rate} Hz, the stream at {self.sample_rate} Hz"
             )
+        # the stream's hop is fixed for its life (the output and the clock count in it)
+        check_hop(bundle.meta.n_fft, self.hop, name=f"model '{bundle.meta.name}' (n_fft {bundle.meta.n_fft}): the stream's hop")
         self._pending_model = bundle
 
     @property
@@ -445,16 +492,37 @@ class Engine:
             except queue.Empty:
                 break
             if when is None:
-                fn(self)
+                self._run_event(fn)
             elif when < boundary:
                 self.stats.late_events += 1
-                fn(self)
+                self._run_event(fn)
             else:
                 self._scheduler.add(when, fn)
         for fn in self._scheduler.pop_due(boundary):
-            fn(self)
+            self._run_event(fn)
         if self._silent() and not self.targets.playing:
             self._start_within_hop(boundary)
+
+    def _run_event(self, fn: Callable[["Engine"], None]) -> None:
+        """An event that raises is dropped (logged, counted): it must not cost the hop — e.g. a
+        timetagged /latent of 8 values that lands after a swap to a 4-unit model."""
+        try:
+            fn(self)
+        except Exception as exc:  # noqa: BLE001
+            self.stats.event_errors += 1
+            if self.stats.event_errors in (1, 10, 100) or self.stats.event_errors % 1000 == 0:
+                log.warning("dropped a scheduled change (%d so far): %s", self.stats.event_errors, exc)
+
+    def skip_hop(self) -> None:
+        """After a hop failed: count it on the clock as played (silence), so timetags stay on
+        time, and start the synthesis over from silence."""
+        self.sample_time += self.hop
+        self.stats.skipped_hops += 1
+        self._ola.reset()
+        self._phase.reset()
+        self._seen = _Seen()
+        self._env = 0.0
+        self._amp = 0.0
 
     def _silent(self) -> bool:
         return self._amp == 0.0 and self._env == 0.0
@@ -479,6 +547,9 @@ class Engine:
         seen = self._seen.targets
         if seen is t:
             return
+        n = self.bundle.meta.latent_size
+        if len(t.latent) != n or len(t.scale) != n or len(t.mute) != n:
+            t = self._repair_targets(t)
         frames = self._glide_frames(t.glide if t.transition is None else t.transition)
         if seen is None or (t.latent, t.scale, t.mute) != (seen.latent, seen.scale, seen.mute):
             self._latent.set(t.effective_latent(), frames)
@@ -498,6 +569,17 @@ class Engine:
             self._pitch.set(pitch, frames)
         self._seen.targets = t
         self._seen.extra["pitch"] = (t, self.bundle, pitch)
+
+    def _repair_targets(self, t: Targets) -> Targets:
+        """Vectors that do not fit the model (cannot come through update; a last line of
+        defence): the model's defaults, said once in the log."""
+        fresh = Targets.initial(self.bundle)
+        fix = {k: getattr(fresh, k) for k in ("latent", "scale", "mute") if len(getattr(t, k)) != len(getattr(fresh, k))}
+        self.stats.repaired_targets += 1
+        log.warning("targets did not fit model '%s' (%s): reset to its defaults", self.bundle.meta.name, ", ".join(fix))
+        with self.control_lock:
+            self.targets = _replace(self.targets, fix)
+            return self.targets
 
     def _decode(self) -> np.ndarray:
         """Magnitude for the current (glided) inputs; an LRU cache means equal inputs decode once."""
@@ -566,9 +648,7 @@ class Engine:
             self.update(latent=fresh.latent, scale=fresh.scale, mute=fresh.mute)
             self._latent.jump(self.targets.effective_latent())
         if not same_frame:
-            self.n_fft = bundle.meta.n_fft
-            if self.n_fft % self.hop:
-                self.hop = bundle.meta.hop
+            self.n_fft = bundle.meta.n_fft  # swap_model checked that the hop serves it
             self._build_dsp()
 
     def render_hop(self) -> np.ndarray:
@@ -687,6 +767,32 @@ class Engine:
         out *= self._gate
         if pos + self.hop >= attack:
             self._attack_from = None
+
+    def warm_up(self) -> None:
+        """Render a note start and a changed frame into nothing, then return to the state before.
+        The first such hops are slow (the decoder's first run, FFT plans, caches): several ms,
+        which a real-time stream rendering just in time cannot afford on its first note."""
+        targets, sample_time, stats = self.targets, self.sample_time, self.stats
+        lo, hi = self.bundle.meta.control_range
+        try:
+            self.targets = _replace(targets, {"playing": True, "transition": None})
+            for k in range(3):
+                if k == 2:
+                    self.targets = _replace(self.targets, {"latent": tuple(0.5 * (lo + hi) for _ in targets.latent)})
+                self._follow_targets(self.targets)
+                self._latent.step()
+                self._chroma.step()
+                self._transpose.step()
+                self._pitch.step()
+                changed = self._shape(self._decode(), self.targets)
+                if k == 0:
+                    self._prefill(changed)
+                self._push(changed)
+        finally:
+            self.targets, self.sample_time, self.stats = targets, sample_time, stats
+            self._ola.reset()
+            self._phase.reset()
+            self._reset_render_state()
 
     def render(self, n_samples: int) -> np.ndarray:
         """Render at least n_samples (whole hops) into a new array; for offline use."""

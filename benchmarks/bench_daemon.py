@@ -169,7 +169,8 @@ def latency_benchmark(model: str, models_dir: str, quick: bool, out: dict, block
             def probe(e, t_arr=t_arr):
                 s = e.sample_time  # the frame boundary the change is applied at
                 r, t_cb = d.audio._stamp
-                blocks = max(0, -(-(s - r) // d.audio.block))
+                # samples [r, r + block) go out at the next callback, one block per callback
+                blocks = max(0, s - r) // d.audio.block + 1
                 t_hand = t_cb + blocks * d.audio.block / sr
                 handoff.append(t_hand - t_arr)
             d.engine.post(probe)

@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -54,6 +54,9 @@ STEADY_FROM = 0.2
 # ---- rendering through the public path -----------------------------------------------------
 
 
+SYNTH_HOP: Optional[int] = None  # --hop: the synthesis hop (None: the model's, as `aedaemon render`)
+
+
 def render(
     bundle,
     seconds: float,
@@ -67,7 +70,7 @@ def render(
     Returns the audio and the indices of the events the address table refused (a /note out of
     reach): the score goes on without them.
     """
-    engine = Engine(bundle, phase=phase, seed=0)
+    engine = Engine(bundle, hop=SYNTH_HOP, phase=phase, seed=0)
     apply_settings(engine, list(settings))
     refused = []
     for k, (t, address, args) in enumerate(events):
@@ -202,7 +205,7 @@ def spread(values: Sequence[float]) -> float:
 
 
 def dips(bundle, phase: str, other_latent: list[float]) -> list[dict]:
-    sr, hop = bundle.meta.sample_rate, bundle.meta.hop
+    sr, hop = bundle.meta.sample_rate, SYNTH_HOP or bundle.meta.hop
     change = round(1.0 * sr / hop) * hop / sr  # on a frame boundary: where a change takes effect
     latent = [float(v) for v in bundle.meta.default_latent]
     base = [("/glide", [0]), ("/latent", latent), ("/chroma", [0])]
@@ -265,9 +268,11 @@ def fmt(v: float, spec: str = ".1f") -> str:
 
 
 def main() -> int:
-    args = bench_arguments(__doc__, "fewer notes, timbres and steps (under a minute)")
+    global SYNTH_HOP
+    args = bench_arguments(__doc__, "fewer notes, timbres and steps (under a minute)", hop=True)
+    SYNTH_HOP = args.hop
     bundle = load_bundle(args.model)  # as `aedaemon render` loads it: the int8 decoder when present
-    sr, hop = bundle.meta.sample_rate, bundle.meta.hop
+    sr, hop = bundle.meta.sample_rate, SYNTH_HOP or bundle.meta.hop
     quick = args.quick
     started = time.perf_counter()
     results: dict[str, Any] = {"model": bundle.meta.name, "precision": bundle.precision, "quick": quick}

@@ -23,7 +23,7 @@ def ensure_jackd() -> None:
 
 
 class Daemon:
-    def __init__(self, workdir: Path, models_dir: Path, *args: str, model: str = "synthetic",
+    def __init__(self, workdir: Path, models_dir: Path, *args: str, model: Optional[str] = "synthetic",
                  audio: str = "portaudio", env: Optional[dict] = None, config: Optional[Path] = None,
                  entry: str = "daemon") -> None:
         if audio == "portaudio":
@@ -35,7 +35,7 @@ class Daemon:
         # entry "daemon": python -m aedaemon.daemon; "cli": the installed `aedaemon run` (same main())
         head = [sys.executable, "-m", "aedaemon.daemon"] if entry == "daemon" else [
             str(Path(sys.executable).parent / "aedaemon"), "run"]
-        cmd = [*head, "--model", model, "--models-dir", str(models_dir),
+        cmd = [*head, *(["--model", model] if model else []), "--models-dir", str(models_dir),
                "--state-dir", str(self.state_dir), "--recordings-dir", str(self.recordings_dir),
                "--audio", audio, "--port", "0"]
         if config is not None:
