@@ -11,9 +11,10 @@
           (the ONNX decoder), pitch (PitchEstimator.estimate), shaping (SpectralShaper.apply),
           loudness (KWeighting.gain), phase (phase.next), ifft/OLA (OverlapAdd.push) and the
           rest (engine bookkeeping: glides, targets, cache, envelope, limiter, meters). Per
-          hop the minimum over rounds, then the mean over hops; the same for the engine as it
-          was (benchmarks/phase_reference.RefEngine: the bookkeeping and the phase before the
-          tuning, same output), interleaved, for the whole-hop ratio.
+          hop the minimum over rounds, then the mean over hops; the same for the NumPy engine
+          (benchmarks/engine_reference.NumpyEngine: phase, shaping and pitch tracking as their
+          frozen NumPy implementations, the bookkeeping before its tuning; same output within
+          1e-7, tests/test_native.py), interleaved, for the per-stage and whole-hop ratios.
 
 Usage: python benchmarks/bench_hop_profile.py [--model DIR] [--hops N] [--rounds N] [--quick] [--json FILE]
 """
@@ -31,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import phase_reference as ref  # noqa: E402
+from engine_reference import NumpyEngine  # noqa: E402
 
 from aedaemon.dsp import phase as live  # noqa: E402
 from aedaemon.engine import Engine, one_hot  # noqa: E402
@@ -58,9 +60,8 @@ def changes_for(bundle, hops: int, seed: int = 0) -> list[dict]:
 
 
 def new_engine(bundle, phase_module=live) -> Engine:
-    """The engine (phase_module live) or the engine as it was (bookkeeping and phase frozen in
-    benchmarks/phase_reference.py: same output, tests/test_phase_equivalence.py)."""
-    e = (Engine if phase_module is live else ref.RefEngine)(bundle, phase="rtpghi", hop=HOP)
+    """The engine (phase_module live) or the NumPy engine (benchmarks/engine_reference.py)."""
+    e = (Engine if phase_module is live else NumpyEngine)(bundle, phase="rtpghi", hop=HOP)
     e.update(playing=True)
     e.render(8 * HOP)
     return e
@@ -200,10 +201,11 @@ def main() -> int:
     results["hop"] = prof
     budget = HOP / SR * 1e6
     print(f"\nchanging hop, µs (mean over hops of the per-hop minimum; budget {budget:.0f} µs = real time)")
-    print(f"{'stage':<24}{'new':>10}{'reference':>12}")
+    print(f"{'stage':<24}{'new':>10}{'NumPy':>12}{'ratio':>8}")
     for s in STAGES + ("rest", "total", "plain total"):
         label = "engine bookkeeping" if s == "rest" else s
-        print(f"{label:<24}{prof['new'][s]:>10.1f}{prof['reference'][s]:>12.1f}")
+        a, b = prof["new"][s], prof["reference"][s]
+        print(f"{label:<24}{a:>10.1f}{b:>12.1f}{b / a:>7.2f}×")
     n, o = prof["new"]["plain total"], prof["reference"]["plain total"]
     print(f"\nwhole changing hop: {o:.0f} → {n:.0f} µs ({o / n:.2f}×); {budget / n:.0f}× real time (was {budget / o:.0f}×)")
     if args.json:

@@ -2,7 +2,9 @@
 
 Prints, in one run and on this machine:
   1. microseconds per hop, static parameters vs every parameter changing every frame, for
-     each phase method, and for the seed CANNe loop (benchmarks/seed_canne.py) as baseline;
+     each phase method, for the engine with its compiled DSP swapped for the frozen NumPy
+     implementations (benchmarks/engine_reference.NumpyEngine, the same output), and for the
+     seed CANNe loop (benchmarks/seed_canne.py) as baseline;
   2. the real-time factor of offline rendering (`aedaemon render`'s code path) vs the seed;
   3. spectral convergence (dB) between requested magnitude frames and the STFT magnitude of
      the rendered audio, per phase method, on steady tones: band-limited sawtooths and
@@ -25,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from engine_reference import NumpyEngine  # noqa: E402
 from seed_canne import SeedCanneLoop  # noqa: E402
 
 from aedaemon.dsp.phase import PHASE_METHODS  # noqa: E402
@@ -44,8 +47,8 @@ def best_of(fn, repeats: int = 3) -> float:
     return min(fn() for _ in range(repeats))
 
 
-def time_engine(bundle, phase: str, changing: bool, hops: int) -> float:
-    e = Engine(bundle, phase=phase, hop=1024)
+def time_engine(bundle, phase: str, changing: bool, hops: int, engine=Engine) -> float:
+    e = engine(bundle, phase=phase, hop=1024)
     e.update(playing=True)
     e.render(8 * 1024)
     rng = np.random.default_rng(0)
@@ -172,6 +175,7 @@ def main() -> int:
     rows = [(f"aedaemon {m}", lambda c, m=m: time_engine(bundle, m, c, hops)) for m in PHASE_METHODS]
     if bundle.precision != "float32":
         rows.append(("aedaemon rtpghi float32", lambda c: time_engine(reference, "rtpghi", c, hops)))
+    rows.append(("rtpghi, NumPy DSP", lambda c: time_engine(bundle, "rtpghi", c, hops, NumpyEngine)))
     rows.append(("seed CANNe loop", lambda c: time_seed(reference, c, hops)))
     for label, fn in rows:
         static, changing = fn(False), fn(True)
@@ -182,9 +186,11 @@ def main() -> int:
         )
     base = results["per_hop_us"]["seed CANNe loop"]
     ours = results["per_hop_us"]["aedaemon rtpghi"]
+    numpy_dsp = results["per_hop_us"]["rtpghi, NumPy DSP"]
     print(
         f"\nRTPGHI vs seed loop: {base['static'] / ours['static']:.1f}× faster static, "
-        f"{base['changing'] / ours['changing']:.2f}× changing"
+        f"{base['changing'] / ours['changing']:.2f}× changing; compiled vs NumPy DSP: "
+        f"{numpy_dsp['static'] / ours['static']:.2f}× static, {numpy_dsp['changing'] / ours['changing']:.2f}× changing"
     )
 
     seconds = 10.0 if args.quick else 30.0
