@@ -97,6 +97,11 @@ class Config(BaseModel):
         description="/notify subscribers (when full, a newcomer takes only the place of one that is dead or "
         "silent for 60 s; else it is refused)",
     )
+    subscriber_timeout: float = Field(
+        60.0, gt=0, le=86400,
+        description="seconds without a renewal (/notify 1) or a packet after which a UDP subscriber may give way "
+        "to a newcomer when max_subscribers is reached",
+    )
     max_fanout: float = Field(
         20000.0, gt=0,
         description="echo and /meter datagrams per second to all subscribers together (beyond it echoes are "

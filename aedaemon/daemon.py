@@ -40,9 +40,6 @@ from .systemd import SdNotify, setup_logging
 log = logging.getLogger("aedaemon")
 
 STOP_FADE_SECONDS = 0.06
-# a UDP subscriber neither renewed (/notify 1) nor heard from for this long may give way to a
-# newcomer when max_subscribers is reached (one that is alive is never pushed out)
-SUBSCRIBER_STALE = 60.0
 # file and model operations one packet may ask for (a bundle of 1,900 /preset/save held the
 # network thread for 1.2 s); the rest of the packet's are refused
 MAX_SESSION_PER_PACKET = 16
@@ -649,18 +646,19 @@ class Daemon:
         """Make room for `newcomer` (called with _sub_lock held): UDP has no disconnect, so a
         tablet that left stays subscribed until an ICMP error says it is gone; when full, the
         UDP subscriber with the oldest sign of life gives way, but only when that is older than
-        SUBSCRIBER_STALE (a Max patch that subscribed once and never sends is alive as long as
-        it renews or is heard from). Otherwise the newcomer is refused: a flood of /notify
+        subscriber_timeout (a Max patch that subscribed once and never sends is alive as long as
+        it renews or is heard from; `subscriber_timeout`). Otherwise the newcomer is refused: a flood of /notify
         cannot push out the subscribers already there."""
         heard = self.server.stats.udp_peers if self.server is not None else {}
         now = time.monotonic()
         udp = [p for p in self.subscribers if p.kind == "udp"]
         oldest = min(udp, key=lambda p: self._last_sign_of_life(p, heard)) if udp else None
-        if oldest is None or now - self._last_sign_of_life(oldest, heard) < SUBSCRIBER_STALE:
+        stale = self.cfg.subscriber_timeout
+        if oldest is None or now - self._last_sign_of_life(oldest, heard) < stale:
             self._sub_log(logging.WARNING, "subscribers full (%d, max_subscribers): refusing %r",
                           self.cfg.max_subscribers, newcomer)
             raise ParameterError(f"too many subscribers ({self.cfg.max_subscribers}); a place frees when one "
-                                 f"unsubscribes, disconnects, is unreachable or is silent for {SUBSCRIBER_STALE:.0f} s")
+                                 f"unsubscribes, disconnects, is unreachable or is silent for {stale:g} s")
         silent = now - self._last_sign_of_life(oldest, heard)
         del self.subscribers[oldest]
         self._sub_owner.pop(oldest, None)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aedaemon.client import AsyncClient, Client, OscFailure
+from aedaemon.client import AsyncClient, Client, OscFailure, Refused
 from aedaemon.oscwire import parse_packet
 from daemon_harness import Daemon
 
@@ -108,10 +108,11 @@ def test_melody_example_says_when_no_daemon_answers():
 
 
 def test_full_subscriber_list_evicts_the_longest_silent_udp_subscriber(tmp_path, models_dir):
-    """UDP has no disconnect: when max_subscribers is reached, the UDP subscriber heard from least
-    recently gives way to the newcomer instead of locking new clients out."""
+    """UDP has no disconnect: when max_subscribers is reached, the UDP subscriber with the oldest
+    sign of life gives way to the newcomer, once it has been silent for subscriber_timeout (no
+    renewal, nothing heard); while every subscriber is alive a newcomer is refused."""
     cfg = tmp_path / "aedaemon.toml"
-    cfg.write_text("max_subscribers = 2\n")
+    cfg.write_text("max_subscribers = 2\nsubscriber_timeout = 0.5\n")
     got: dict = {"a": [], "b": [], "c": []}
     with Daemon(tmp_path / "d", models_dir, "--fresh", audio="null", config=cfg) as d:
         with (
@@ -119,10 +120,12 @@ def test_full_subscriber_list_evicts_the_longest_silent_udp_subscriber(tmp_path,
             Client(port=d.port) as ctl,
         ):
             a.notify(True, callback=lambda addr, args: got["a"].append(addr))
-            time.sleep(0.3)
+            time.sleep(0.7)
             b.notify(True, callback=lambda addr, args: got["b"].append(addr))
             b.status()  # b was heard from later than a
-            c.notify(True, callback=lambda addr, args: got["c"].append(addr))  # full: a gives way
+            c.notify(True, callback=lambda addr, args: got["c"].append(addr))  # full: a (silent) gives way
+            with pytest.raises(Refused, match="too many subscribers"):
+                ctl.notify(True)  # b and c are alive: refused
             ctl.glide(0.25)
             ctl.sync()
             time.sleep(0.3)
