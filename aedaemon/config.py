@@ -95,7 +95,7 @@ class Config(BaseModel):
     max_subscribers: int = Field(
         32, ge=0, le=1024,
         description="/notify subscribers (when full, a newcomer takes only the place of one that is dead or "
-        "silent for 60 s; else it is refused)",
+        "silent for subscriber_timeout; else it is refused)",
     )
     subscriber_timeout: float = Field(
         60.0, gt=0, le=86400,

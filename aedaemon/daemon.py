@@ -331,14 +331,15 @@ class Daemon:
         if m.timetag is not None:
             when = self.mono_from_ntp(m.timetag)
             ahead = when - time.monotonic()
+            # what a waiting change holds, roughly: ~1 KB of Python objects plus its arguments
+            cost = 1024 + len(address) + sum(len(a) if isinstance(a, (str, bytes)) else 16 for a in m.args)
             if ahead > 0 and address not in _UNTIMED:
-                cost = 1024 + len(address) + sum(len(a) if isinstance(a, (str, bytes)) else 16 for a in m.args)
                 try:
                     self.budget.admit(cost, ahead)
                 except ParameterError as exc:
                     peer.send("/fail", [address, str(exc)])
                     return
-                self.budget.cost = cost
+            self.budget.cost = cost
             at = self.audio.sample_at(when)
         self.handle(peer, address, m.args, at)
 
