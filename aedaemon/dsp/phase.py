@@ -20,7 +20,8 @@ the propagation tree does too, and the update collapses to a gather and an add.
 Cost. The per-frame work is a few passes over the 2049 bins, which NumPy could only express as
 ~60 calls of ~1.5-2 µs each (the floor of the vectorised version). The passes are compiled
 (aedaemon/dsp/_native.c: log and time gradient, scans, sums, tree, random phase, broad-run
-rule, the trig of the output): a changed RTPGHI frame costs ~15 µs instead of ~140. They
+rule, the trig of the output) and run on the work set (the live bins and their neighbours,
+~15-30 % of a decoded frame): a changed RTPGHI frame costs ~30 µs instead of ~140. They
 compute the frozen full-array NumPy implementation (benchmarks/phase_reference.py) in the same
 order of operations; only libm's log/cos/sin differ from NumPy's SIMD ones, by an ulp
 (tests/test_phase_equivalence.py; benchmarks/bench_hop_profile.py times both, interleaved).
@@ -102,7 +103,7 @@ class _Base:
 
     def _frame(self, magnitude: np.ndarray) -> np.ndarray:
         """The frame as float64 (the compiled steps read float64 only)."""
-        if magnitude.dtype == _F64:
+        if magnitude.dtype == _F64 and magnitude.flags.c_contiguous:
             return magnitude
         np.copyto(self._in, magnitude)
         return self._in

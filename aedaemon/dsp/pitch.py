@@ -31,7 +31,9 @@ time-domain tracker such as YIN) hears, so the octave is chosen the way periodic
 `estimate` returns None when the frame has no peaks or no candidate explains its power
 (silence, noise); the caller decides the fallback. The steps are compiled
 (aedaemon/dsp/_native.c: one pass over the frame for the peaks, then loops over the peak list,
-≤ `MAX_PEAKS`); as ~25 NumPy calls they cost ~140 µs a frame, compiled ~10. The NumPy version
+≤ `MAX_PEAKS`; the candidates scored from the highest down, so the search stops at the first
+periodic one); as ~25 NumPy calls they cost ~140 µs a frame, compiled ~15-30 (most decoded
+frames of a random latent need the full subharmonic search: ~2 300 sin/cos). The NumPy version
 is frozen in benchmarks/pitch_reference.py: the same estimates up to rounding
 (tests/test_pitch_equivalence.py).
 """

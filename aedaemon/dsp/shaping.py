@@ -49,7 +49,7 @@ a frame is kept while only the transpose changes, e.g. during a glide):
 Cost. While the latent moves, `apply` runs every hop on a new frame. The analysis (steps 1-4)
 and the shift (5-6) are compiled (aedaemon/dsp/_native.c: a pass over the frame for the live
 bins, loops over the live bins and the peaks): as ~60 NumPy calls of ~1-1.5 µs each they cost
-~100 µs a frame, compiled ~10. What only depends on the frame is kept for transpose-only calls
+~100 µs a frame, compiled ~20. What only depends on the frame is kept for transpose-only calls
 (a glide); a new frame is told from the last by one probe bin before the bytes are compared.
 The output equals the first implementation's (kept as benchmarks/shaping_reference.py) up to
 rounding: within 1e-9 of the frame maximum, with the same exact zeros
