@@ -367,6 +367,8 @@ class OscServer:
                     what = key.data
                     if what == "udp":
                         self._read_udp()
+                        if mask & selectors.EVENT_WRITE:  # registered for reading only: EPOLLERR,
+                            self._read_errqueue()  # an ICMP error queued (IP_RECVERR)
                     elif what == "listen":
                         self._accept()
                     elif what == "wake":
@@ -441,35 +443,32 @@ class OscServer:
         return b
 
     def _read_udp(self) -> None:
-        try:
-            for _ in range(512):  # then let the other sockets have a turn
-                try:
-                    data, anc, _flags, addr = self.udp.recvmsg(self.max_packet + 1, self._anc_size)
-                except (BlockingIOError, InterruptedError):
-                    return
-                except OSError as exc:  # an ICMP error for a datagram we sent (IP_RECVERR)
-                    log.debug("udp recv: %s", exc)
-                    self._read_errqueue()
-                    continue
-                for level, kind, cdata in anc:
-                    if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL and len(cdata) >= 4:
-                        # the socket's drop count so far (receive buffer full)
-                        self.stats.kernel_drops = max(self.stats.kernel_drops, struct.unpack("=I", cdata[:4])[0])
-                self.stats.packets += 1
-                host = addr[0]
-                if not self._allowed(host):
-                    self.stats.denied += 1
-                    continue
-                if addr[1] == self.port and self.is_own(addr):
-                    self.stats.own += 1  # our own reply come back (a spoofed or looped source)
-                    continue
-                if len(data) > self.max_packet:
-                    self.stats.oversized += 1
-                    continue
-                peer = Peer("udp", addr[:2], self)
-                self._packet(peer, data, self._bucket(host))
-        finally:
-            self._read_errqueue()
+        for _ in range(512):  # then let the other sockets have a turn
+            try:
+                data, anc, _flags, addr = self.udp.recvmsg(self.max_packet + 1, self._anc_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # an ICMP error for a datagram we sent (IP_RECVERR)
+                log.debug("udp recv: %s", exc)
+                self._read_errqueue()
+                continue
+            for level, kind, cdata in anc:
+                if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL and len(cdata) >= 4:
+                    # the socket's drop count so far (receive buffer full)
+                    self.stats.kernel_drops = max(self.stats.kernel_drops, struct.unpack("=I", cdata[:4])[0])
+            self.stats.packets += 1
+            host = addr[0]
+            if not self._allowed(host):
+                self.stats.denied += 1
+                continue
+            if addr[1] == self.port and self.is_own(addr):
+                self.stats.own += 1  # our own reply come back (a spoofed or looped source)
+                continue
+            if len(data) > self.max_packet:
+                self.stats.oversized += 1
+                continue
+            peer = Peer("udp", addr[:2], self)
+            self._packet(peer, data, self._bucket(host))
 
     def _read_errqueue(self) -> None:
         """ICMP errors (port or host unreachable) for datagrams we sent: each names the address it
