@@ -428,3 +428,38 @@ def test_session_operations_keep_their_order(tmp_path, models_dir):
             c.latent([0.1, 0.2, 0.3, 0.4])
             c.sync()
             assert c.status()["model"] == "small"
+
+
+def test_a_model_load_does_not_make_the_network_thread_deaf(tmp_path, models_dir):
+    from aedaemon.synthetic import make_synthetic_bundle
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "synthetic").symlink_to(models_dir / "synthetic")
+    make_synthetic_bundle(models / "big", name="big", hidden=6000)  # a 49 MB decoder: ~0.12 s to load
+    with Daemon(tmp_path / "d", models, "--fresh", audio="null") as d:
+        lags: list[float] = []
+        stop = threading.Event()
+
+        def ping() -> None:
+            s = _udp(timeout=3)
+            while not stop.is_set():
+                t = time.monotonic()
+                s.sendto(encode_message("/status"), ("127.0.0.1", d.port))
+                while parse_packet(s.recv(4000))[0].address != "/status.reply":
+                    pass
+                lags.append(time.monotonic() - t)
+                time.sleep(0.003)
+
+        pinger = threading.Thread(target=ping, daemon=True)
+        pinger.start()
+        with Client(port=d.port, timeout=5) as c:
+            time.sleep(0.1)
+            for name in ("big", "synthetic", "big"):
+                c.model_load(name)
+                c.sync()
+                assert c.status()["model"] == name
+        stop.set()
+        pinger.join(5)
+        assert len(lags) > 20
+        assert max(lags) < 0.05, max(lags)  # today: ~0.12 s, the load on the network thread
