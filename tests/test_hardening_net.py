@@ -240,6 +240,31 @@ def test_no_subscribing_the_daemon_to_itself_and_no_fail_for_replies(tmp_path, m
             assert c.status()["playing"] == 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_datagram_spoofed_from_the_daemons_own_address_starts_no_loop(tmp_path, models_dir):
+    """A /status whose source is the daemon's own address and port (a raw socket writes the UDP
+    header): today the reply goes to the daemon itself, /status.reply is answered /fail, the
+    /fail is answered /fail, until the rate limit of the host (here a generous one, a studio's
+    LAN) runs out."""
+    cfg = _cfg(tmp_path, "client_rate = 1000000\n")
+    with Daemon(tmp_path, models_dir, "--fresh", audio="null", config=cfg) as d:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+        payload = encode_message("/status")
+        raw.sendto(struct.pack("!HHHH", d.port, d.port, 8 + len(payload), 0) + payload, ("127.0.0.1", 0))
+        raw.close()
+        time.sleep(0.2)
+        c0, t0 = _cpu_seconds(d.proc.pid), time.monotonic()
+        time.sleep(1.0)
+        load = (_cpu_seconds(d.proc.pid) - c0) / (time.monotonic() - t0)
+        assert load < 0.3, load  # today: a core busy ping-ponging with itself
+        with Client(port=d.port) as c:
+            assert c.status()["dropped_packets"] == 1  # counted, not answered
+
+
 # ---- 10: slowloris -------------------------------------------------------------------------
 
 def test_refused_tcp_connections_are_logged_sparingly(tmp_path, models_dir):
