@@ -6,6 +6,7 @@
                                          └─> Services (this module): presets, models, recording,
                                              status, subscribers, sync, quit
     housekeeping thread: /meter to subscribers, last-state saves, systemd watchdog
+    session thread: preset writes and deletes, model loads (in arrival order, off the network thread)
 
 Signals: SIGTERM/SIGINT save the state, fade out and exit 0 (well within 2 s); SIGHUP re-reads
 the configuration and applies what can change live. systemd: READY=1 once OSC answers and
@@ -647,8 +648,8 @@ class Daemon:
         """Make room for `newcomer` (called with _sub_lock held): UDP has no disconnect, so a
         tablet that left stays subscribed until an ICMP error says it is gone; when full, the
         UDP subscriber with the oldest sign of life gives way, but only when that is older than
-        subscriber_timeout (a Max patch that subscribed once and never sends is alive as long as
-        it renews or is heard from; `subscriber_timeout`). Otherwise the newcomer is refused: a flood of /notify
+        `subscriber_timeout` (a Max patch that subscribed once and never sends is alive as long
+        as it renews or is heard from). Otherwise the newcomer is refused: a flood of /notify
         cannot push out the subscribers already there."""
         heard = self.server.stats.udp_peers if self.server is not None else {}
         now = time.monotonic()
