@@ -148,6 +148,16 @@ def test_python_classes_refuse_wrong_frames() -> None:
     assert pe.estimate(np.full(N, np.inf), 3) is None
 
 
+def test_extreme_transposes() -> None:
+    sh = SpectralShaper(N_FFT, SR)
+    f = np.asarray(harmonic_frame(220.0, SR, N_FFT), np.float64)
+    assert not sh.apply(f, transpose=1e6).any()
+    assert not sh.apply(f, transpose=-1e300).any()
+    assert np.isnan(sh.apply(f, transpose=float("nan"))).all()
+    assert not sh.apply(f, transpose=float("inf")).any()
+    assert np.isfinite(sh.apply(f, transpose=-599.0)).all()
+
+
 def test_rtpghi_state_sizes_are_checked() -> None:
     p = RTPGHI(N_FFT, HOP)
     f = np.ones(N)
@@ -157,6 +167,71 @@ def test_rtpghi_state_sizes_are_checked() -> None:
         _native.rtpghi_next(*args)
     with pytest.raises(ValueError):
         _native.rtpghi_next(*_rtpghi_args(p, np.ones(1)))
+
+
+def test_garbage_state_is_refused_or_harmless() -> None:
+    """State a caller could corrupt: indices are checked before they are used as indices."""
+    p = RTPGHI(N_FFT, HOP)
+    f = np.asarray(harmonic_frame(220.0, SR, N_FFT), np.float64)
+    p.next(f)
+    p._state[4] = -1e9  # the random table's position
+    p.next(f)
+    p._state[4] = 1e300
+    p.next(f)
+    p.next(f, False)  # held once: integrated (the tree is rebuilt)
+    p._root[7] = 10**9
+    with pytest.raises(ValueError, match="not a bin"):
+        p.next(f, False)  # held twice: the steady path reads the tree
+    sh = SpectralShaper(N_FFT, SR)
+    sh._analyse(f)
+    sh._wsi[N : 2 * N] = 10**6  # region ids
+    with pytest.raises(ValueError, match="analysis"):
+        _native.shape_shift(3.0, sh._frame, sh._ws, sh._wsi, sh._info, sh._params, sh._ext)
+    sh._info[:] = [3, 10**9, 5, 5, 0, 0, 0, 0, 0, 0, 0]  # counts past the frame
+    with pytest.raises(ValueError):
+        _native.shape_shift(3.0, sh._frame, sh._ws, sh._wsi, sh._info, sh._params, sh._ext)
+    sh._info[:] = [2, 0, 0, 0, 0, 0, 0, -50, 10**9, 1, 0]  # an axis-scaled frame, noise span out of range
+    _native.shape_shift(-3.0, sh._frame, sh._ws, sh._wsi, sh._info, sh._params, sh._ext)
+
+
+def test_fuzzed_state_never_crashes() -> None:
+    """Every writable argument of every function filled with garbage (NaN, inf, huge, negative),
+    in a subprocess so that a crash is a failure and not the end of the test run: each call
+    returns or raises ValueError/TypeError."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        sys.path.insert(0, "tests")
+        import test_native as t
+        rng = np.random.default_rng(0)
+        pool = np.array([np.nan, np.inf, -np.inf, -1.0, 0.0, 1.0, 1e300, -1e300, 2049.0, 4.0, 1e9, 0.5])
+        calls = t._calls()  # the garbage accumulates in the objects' buffers
+        for it in range(300):
+            if it % 50 == 0:
+                calls = t._calls()
+            for name, fn, args in calls:
+                args = list(args)
+                for i, a in enumerate(args):
+                    if isinstance(a, np.ndarray) and a.flags.writeable and rng.random() < 0.5:
+                        if a.dtype.kind == "f":
+                            a[...] = rng.choice(pool, a.shape) if rng.random() < 0.5 else a * rng.choice(pool)
+                        elif a.dtype.kind in "iu":
+                            a[...] = rng.integers(-10**6, 10**6, a.shape) if a.dtype.kind == "i" else rng.integers(0, 255, a.shape)
+                        elif a.dtype.kind == "c":
+                            a[...] = rng.choice(pool, a.shape)
+                if rng.random() < 0.3 and isinstance(args[-1], float):
+                    args[-1] = float(rng.choice(pool))
+                try:
+                    with np.errstate(all="ignore"):
+                        fn(*args)
+                except (ValueError, TypeError):
+                    pass
+        print("ok")
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), (r.returncode, r.stderr[-2000:])
 
 
 def test_missing_extension_says_how_to_build_it() -> None:

@@ -504,8 +504,15 @@ static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t n
     double *h0 = slog3, *h1 = slog3 + n, *slog = slog3 + 2 * n;
     double u_abrupt = NAN;
 
+    if (!(state[RS_RANDOM_AT] >= 0.0 && state[RS_RANDOM_AT] < (double)n_random)) state[RS_RANDOM_AT] = 0.0;
     state[RS_STEADY] = changed ? 0.0 : state[RS_STEADY] + 1.0;
     if (state[RS_STEADY] >= 2.0) {
+        for (Py_ssize_t v = 0; v < n; v++)
+            if (root[v] < 0 || root[v] >= n) {
+                release(&b);
+                PyErr_Format(PyExc_ValueError, "%s: root[%zd] = %lld is not a bin", fn, v, (long long)root[v]);
+                return NULL;
+            }
         /* the same frame three times: every bin takes its root's time-integrated phase */
         for (Py_ssize_t v = 0; v < n; v++) sf[v] = phase[root[v]] + tg[root[v]];
         memcpy(phase, sf, n * sizeof(double));
@@ -722,8 +729,8 @@ static PyObject *pitch_estimate(PyObject *self, PyObject *const *args, Py_ssize_
     bufs_t b;
     if (get_bufs(fn, a4, spec, oct == Py_None ? 3 : 4, &b) < 0) return NULL;
     const double *mag = D(0), *par = D(2);
-    if (par[PP_MAX_PEAKS] < 1 || par[PP_MAX_PEAKS] > PITCH_MAX_PEAKS || par[PP_SUB_PEAKS] < 1 ||
-        par[PP_SUB_PEAKS] * par[PP_SUBHARMONICS] > PITCH_MAX_CANDS || par[PP_SUBHARMONICS] < 1 ||
+    if (!(par[PP_MAX_PEAKS] >= 1 && par[PP_MAX_PEAKS] <= PITCH_MAX_PEAKS && par[PP_SUB_PEAKS] >= 1 &&
+          par[PP_SUBHARMONICS] >= 1 && par[PP_SUB_PEAKS] * par[PP_SUBHARMONICS] <= PITCH_MAX_CANDS) ||
         (oct != Py_None && b.v[3].len / 8 > PITCH_MAX_CANDS)) {
         release(&b);
         PyErr_Format(PyExc_ValueError, "%s: parameters out of range", fn);
@@ -806,8 +813,8 @@ static PyObject *pitch_peaks(PyObject *self, PyObject *const *args, Py_ssize_t n
     bufs_t b;
     if (get_bufs(fn, args, spec, 5, &b) < 0) return NULL;
     const double *par = D(2);
-    if (par[PP_MAX_PEAKS] < 1 || par[PP_MAX_PEAKS] > PITCH_MAX_PEAKS || b.v[3].len / 8 < par[PP_MAX_PEAKS] ||
-        b.v[4].len / 8 < par[PP_MAX_PEAKS]) {
+    if (!(par[PP_MAX_PEAKS] >= 1 && par[PP_MAX_PEAKS] <= PITCH_MAX_PEAKS && b.v[3].len / 8 >= par[PP_MAX_PEAKS] &&
+          b.v[4].len / 8 >= par[PP_MAX_PEAKS])) {
         release(&b);
         PyErr_Format(PyExc_ValueError, "%s: freqs and power need max_peaks (<= %d) elements", fn, PITCH_MAX_PEAKS);
         return NULL;
@@ -1024,7 +1031,10 @@ static Py_ssize_t noise_span(const shape_ws *ws, const double *info, Py_ssize_t 
                              int formants, Py_ssize_t *k0_out)
 {
     double c = pow(2.0, -semitones / 12.0);
-    Py_ssize_t j0 = (Py_ssize_t)info[SI_J0], j1 = (Py_ssize_t)info[SI_J1];
+    /* clamped before the conversion (a corrupted info array must not index out of range) */
+    double j0d = info[SI_J0] > 0.0 ? (info[SI_J0] < (double)n ? info[SI_J0] : (double)n) : 0.0;
+    double j1d = info[SI_J1] > 0.0 ? (info[SI_J1] < (double)n ? info[SI_J1] : (double)n) : 0.0;
+    Py_ssize_t j0 = (Py_ssize_t)j0d, j1 = (Py_ssize_t)j1d;
     Py_ssize_t lo_min = j0 - 1 > 0 ? j0 - 1 : 0;
     Py_ssize_t lo_max = j1 < n - 2 ? j1 : n - 2;
     if (lo_max < lo_min) return 0;
@@ -1040,8 +1050,8 @@ static Py_ssize_t noise_span(const shape_ws *ws, const double *info, Py_ssize_t 
     Py_ssize_t len = lo_max + 2; /* xp = 0 ... lo_max + 1 */
     const double *fp = ws->noise;
     double scale = pow(2.0, -semitones / 24.0);
-    int npk = (int)info[SI_NPK];
-    int env = formants && (int)info[SI_KIND] == K_PEAKS;
+    int env = formants && (int)info[SI_KIND] == K_PEAKS && info[SI_NPK] >= 1.0 && info[SI_NPK] <= (double)n;
+    int npk = env ? (int)info[SI_NPK] : 0;
     for (Py_ssize_t k = k0; k < k1; k++) {
         double x = (double)k * c, v;
         /* np.interp on the unit grid 0 ... len - 1 */
@@ -1088,7 +1098,7 @@ static PyObject *shape_shift(PyObject *self, PyObject *const *args, Py_ssize_t n
     double *ext = D(5), *out = ext + 1;
     shape_ws ws;
     shape_layout(&ws, D(1), L(2), n);
-    int kind = (int)info[SI_KIND];
+    int kind = info[SI_KIND] >= 0.0 && info[SI_KIND] <= 3.0 ? (int)info[SI_KIND] : K_SILENT;
     int formants = par[SP_FORMANTS] != 0.0;
     int has_noise = info[SI_HAS_NOISE] != 0.0;
     Py_ssize_t k0 = 0, span = 0;
@@ -1100,6 +1110,12 @@ static PyObject *shape_shift(PyObject *self, PyObject *const *args, Py_ssize_t n
         memset(out, 0, n * sizeof(double));
         goto done;
     }
+    if (!(fabs(semitones) <= 600.0)) {
+        /* beyond +-50 octaves nothing is left in the band (NaN: NaN, for the engine's guard) */
+        double fill = semitones != semitones ? semitones : 0.0;
+        for (Py_ssize_t k = 0; k < n; k++) out[k] = fill;
+        goto done;
+    }
     double r = pow(2.0, semitones / 12.0);
     if (kind == K_AXIS || info[SI_NTONAL] == 0.0) {
         memset(out, 0, n * sizeof(double));
@@ -1108,16 +1124,24 @@ static PyObject *shape_shift(PyObject *self, PyObject *const *args, Py_ssize_t n
         goto done;
     }
     {
+        if (!(info[SI_NL] >= 1.0 && info[SI_NL] <= (double)n && info[SI_NPK] >= 1.0 && info[SI_NPK] <= (double)n)) {
+            release(&b);
+            PyErr_Format(PyExc_ValueError, "%s: info does not describe an analysis of this frame size", fn);
+            return NULL;
+        }
         Py_ssize_t nl = (Py_ssize_t)info[SI_NL], npk = (Py_ssize_t)info[SI_NPK];
         if (nl > n || npk > n || nl < 1 || npk < 1) {
             release(&b);
             PyErr_Format(PyExc_ValueError, "%s: info does not describe an analysis of this frame size", fn);
             return NULL;
         }
+        for (Py_ssize_t i = 0; i < nl; i++)
+            if (ws.rid[i] < 0 || ws.rid[i] >= npk || ws.act[i] < 0 || ws.act[i] >= n) {
+                release(&b);
+                PyErr_Format(PyExc_ValueError, "%s: the workspace does not hold an analysis (run shape_analyse)", fn);
+                return NULL;
+            }
         double rm1 = r - 1.0;
-        double low_shift = floor(info[SI_POS_LAST] * rm1);
-        int clamp_lo = rm1 < 0.0 && info[SI_ACT_FIRST] + low_shift < 0.0;
-        int clamp_hi = !(rm1 < 0.0) && info[SI_ACT_LAST] + low_shift >= (double)n;
         for (Py_ssize_t j = 0; j < npk; j++) ws.e[j] = 0.0;
         for (Py_ssize_t i = 0; i < nl; i++) {
             double delta = ws.posb[i] * rm1, f, shift;
@@ -1126,12 +1150,14 @@ static PyObject *shape_shift(PyObject *self, PyObject *const *args, Py_ssize_t n
                 shift = floor(delta);
                 f = delta - shift;
             }
-            int64_t t = (int64_t)shift + ws.act[i] + 1;
-            if (clamp_lo && t < 0) t = 0;
-            if (clamp_hi && t > n + 1) t = n + 1;
-            if (t < 0) t = 0; /* never reached: the clamps above are exact (safety only) */
-            if (t > n + 1) t = n + 1;
-            ws.tgt[i] = t;
+            /* the target, one up: index 0 collects what falls below bin 0, n + 1 what passes
+             * Nyquist (NumPy: clamped when the lowest / highest region's shift leaves the
+             * frame; clamped here always, in double before the conversion: the same targets
+             * whenever the NumPy ones are in range) */
+            double td = shift + (double)(ws.act[i] + 1);
+            if (!(td > 0.0)) td = 0.0;
+            if (td > (double)(n + 1)) td = (double)(n + 1);
+            ws.tgt[i] = (int64_t)td;
             f = f * ws.D[i];
             f = f + ws.R2[i];
             double w = expm1(f);
