@@ -56,6 +56,7 @@ def _calls():
         ("pitch_peaks", _native.pitch_peaks, [f, pe._peak_tmp, pe._params, np.zeros(48), np.zeros(48)]),
         ("shape_analyse", _native.shape_analyse, [f, sh._pad, sh._ws, sh._wsi, sh._info, sh._params]),
         ("shape_shift", _native.shape_shift, [3.0, sh._frame, sh._ws, sh._wsi, sh._info, sh._params, sh._ext]),
+        ("same_bytes", _native.same_bytes, [f, f.copy()]),
     ]
 
 
@@ -110,7 +111,7 @@ def test_wrong_sizes_are_value_errors(name, fn, args) -> None:
             # table, the octave list, the output lists need only be long enough)
             assert (name, i) in {
                 ("affine", 0), ("rtpghi_next", 9), ("pitch_estimate", 1), ("pitch_peaks", 3), ("pitch_peaks", 4),
-                ("pitch_estimate", 0), ("pitch_peaks", 0),
+                ("pitch_estimate", 0), ("pitch_peaks", 0), ("same_bytes", 0), ("same_bytes", 1),
             }, (name, i, size)
 
 
@@ -130,7 +131,7 @@ def test_non_contiguous_and_read_only_buffers_are_refused(name, fn, args) -> Non
             fn(*args[:i], ro, *args[i + 1 :])
         except TypeError:
             writable_checked += 1
-    assert writable_checked >= 1 or name in {"pitch_estimate"}
+    assert writable_checked >= 1 or name in {"pitch_estimate", "same_bytes"}
 
 
 def test_python_classes_refuse_wrong_frames() -> None:
@@ -146,6 +147,17 @@ def test_python_classes_refuse_wrong_frames() -> None:
     assert pe.estimate(np.zeros(0)) is None
     assert pe.estimate(np.full(N, np.nan)) is None
     assert pe.estimate(np.full(N, np.inf), 3) is None
+
+
+def test_same_bytes() -> None:
+    a = np.arange(10.0)
+    assert _native.same_bytes(a, a.copy())
+    b = a.copy()
+    b[3] = -0.0 if a[3] == 0 else np.nextafter(a[3], 100.0)
+    assert not _native.same_bytes(a, b)
+    assert not _native.same_bytes(a, a[:9].copy())
+    z, nz = np.zeros(3), np.array([0.0, -0.0, 0.0])
+    assert not _native.same_bytes(z, nz)  # bytes, not values (as tobytes() compared)
 
 
 def test_extreme_transposes() -> None:

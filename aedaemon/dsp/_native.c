@@ -1203,6 +1203,21 @@ done:
     Py_RETURN_NONE;
 }
 
+
+/* same_bytes(a, b) -> bool: the two float64 arrays hold the same bytes (a.tobytes() == b.tobytes()
+ * without the two copies) */
+static PyObject *same_bytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "same_bytes";
+    if (check_nargs(fn, nargs, 2) < 0) return NULL;
+    const spec_t spec[] = {{"a", F64, -1, 0}, {"b", F64, -1, 0}};
+    bufs_t b;
+    if (get_bufs(fn, args, spec, 2, &b) < 0) return NULL;
+    int same = b.v[0].len == b.v[1].len && memcmp(b.v[0].buf, b.v[1].buf, (size_t)b.v[0].len) == 0;
+    release(&b);
+    return PyBool_FromLong(same);
+}
+
 /* ---- module --------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -1215,6 +1230,7 @@ static PyMethodDef methods[] = {
     {"pitch_peaks", (PyCFunction)(void (*)(void))pitch_peaks, METH_FASTCALL, "PitchEstimator.peaks"},
     {"shape_analyse", (PyCFunction)(void (*)(void))shape_analyse, METH_FASTCALL, "SpectralShaper's frame analysis"},
     {"shape_shift", (PyCFunction)(void (*)(void))shape_shift, METH_FASTCALL, "SpectralShaper's peak-locked shift"},
+    {"same_bytes", (PyCFunction)(void (*)(void))same_bytes, METH_FASTCALL, "same_bytes(a, b): a.tobytes() == b.tobytes()"},
     {NULL, NULL, 0, NULL},
 };
 

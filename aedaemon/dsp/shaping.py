@@ -50,7 +50,8 @@ Cost. While the latent moves, `apply` runs every hop on a new frame. The analysi
 and the shift (5-6) are compiled (aedaemon/dsp/_native.c: a pass over the frame for the live
 bins, loops over the live bins and the peaks): as ~60 NumPy calls of ~1-1.5 µs each they cost
 ~100 µs a frame, compiled ~20. What only depends on the frame is kept for transpose-only calls
-(a glide); a new frame is told from the last by one probe bin before the bytes are compared.
+(a glide); a new frame is told from the last by one probe bin before the bytes are compared
+(in place, no copies).
 The output equals the first implementation's (kept as benchmarks/shaping_reference.py) up to
 rounding: within 1e-9 of the frame maximum, with the same exact zeros
 (tests/test_shaping_equivalence.py). A frame with all three neutral is passed through
@@ -98,7 +99,6 @@ class SpectralShaper:
         self._in = np.zeros(n)  # a frame that is not float64 is copied here
         self._analysed: bool | None = None  # the formants flag of that analysis (None: none)
         self._probe = 0  # the frame's maximum bin: a new frame almost surely differs there
-        self._bytes: bytes | None = None
         # the compiled analysis' results and working memory (layout in _native.c)
         self._ws = np.zeros(12 * n + 3 * (n + 2))
         self._wsi = np.zeros(4 * n + 2 * (n + 1), dtype=np.int64)
@@ -111,7 +111,6 @@ class SpectralShaper:
         self._params[5] = float(self.formants)
         _native.shape_analyse(mag, self._pad, self._ws, self._wsi, self._info, self._params)
         self._analysed = self.formants
-        self._bytes = None  # the frame's bytes, taken when a later call may reuse the analysis
         self._probe = min(max(int(self._info[_ARGMAX]) - 2, 0), self.n_bins - 1)
 
     def _peak_shift(self, mag: np.ndarray, semitones: float, out: np.ndarray) -> np.ndarray:
@@ -121,13 +120,13 @@ class SpectralShaper:
             m = self._in
         p = self._probe
         frame = self._frame
-        if not (self._analysed == self.formants and m.shape == frame.shape and m.item(p) == frame.item(p)):
+        if not (
+            self._analysed == self.formants
+            and m.shape == frame.shape
+            and m.item(p) == frame.item(p)
+            and _native.same_bytes(m, frame)
+        ):
             self._analyse(m)
-        else:
-            if self._bytes is None:
-                self._bytes = frame.tobytes()
-            if m.tobytes() != self._bytes:
-                self._analyse(m)
         _native.shape_shift(semitones, frame, self._ws, self._wsi, self._info, self._params, self._ext)
         return out
 
