@@ -63,7 +63,7 @@ def state_problems(state: dict) -> list[str]:
         else:
             ok = isinstance(v, list) and (n < 0 or len(v) == n) and all(_finite(x) for x in v)
             if ok and key == "chroma":
-                ok = all(x >= 0 for x in v) and sum(v) > 0
+                ok = all(x >= 0 for x in v) and 0 < sum(v) < math.inf
         if not ok:
             text = json.dumps(v, allow_nan=True) if isinstance(v, (int, float, list)) else type(v).__name__
             bad.append(f"{key}: {text[:60]}")

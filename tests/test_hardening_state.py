@@ -228,3 +228,14 @@ def test_sigterm_is_prompt_and_the_logged_time_is_true(tmp_path, models_dir):
     print(f"SIGTERM to exit {took:.3f} s, logged {logged:.3f} s")
     assert took < 2.0
     assert took - logged < 0.1, (took, logged)  # the log counts from the signal to the exit
+
+
+def test_state_problems_names_every_non_finite_field():
+    from aedaemon.presets import sanitize_state, state_problems
+
+    state = {"gain": float("inf"), "tilt": 1.0, "chroma": [1e308] * 12, "latent": [0.1, float("nan")],
+             "freq_shift": "x", "pitch": None, "playing": True}
+    assert [p.split(":")[0] for p in state_problems(state)] == ["latent", "chroma", "freq_shift", "gain"]
+    assert sanitize_state(state, "here") == {"tilt": 1.0, "pitch": None, "playing": True}
+    assert state_problems({"chroma": [0.0] * 12}) and state_problems({"chroma": [1.0] * 11})
+    assert not state_problems({"chroma": [0, 0, 1] + [0] * 9, "transpose": -3, "glide": 0.5})

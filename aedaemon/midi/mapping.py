@@ -33,7 +33,7 @@ else:  # pragma: no cover
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 DEFAULT_MAPPING = "nanokontrol2"
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch only: `$` accepts "name\n"
 
 # placeholders an address or a string argument may use
 PLACEHOLDERS = ("unit", "strip", "n", "bank", "note", "velocity", "value", "default")
@@ -328,12 +328,12 @@ def shipped_mappings() -> list[str]:
 def resolve_mapping_path(spec: Optional[str]) -> Path:
     """A shipped mapping name ('nanokontrol2') or a file path → the file."""
     spec = spec or DEFAULT_MAPPING
-    if NAME_RE.match(spec) and (MAPPINGS_DIR / f"{spec}.toml").is_file():
+    if NAME_RE.fullmatch(spec) and (MAPPINGS_DIR / f"{spec}.toml").is_file():
         return MAPPINGS_DIR / f"{spec}.toml"
     p = Path(spec).expanduser()
     if p.is_file():
         return p
-    if NAME_RE.match(spec):
+    if NAME_RE.fullmatch(spec):
         raise MappingError(f"no mapping named '{spec}' (shipped: {', '.join(shipped_mappings())}) and no file {p}")
     raise MappingError(f"mapping file {p} not found")
 
