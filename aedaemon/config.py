@@ -116,8 +116,9 @@ class Config(BaseModel):
         10000, ge=1, le=10_000_000, description="timetagged changes waiting for their time (beyond: /fail)"
     )
     max_scheduled_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024,
-        description="bytes the waiting timetagged changes may hold (an estimate per message; beyond: /fail)",
+        32 * 1024 * 1024, ge=1024,
+        description="bytes the waiting timetagged changes may hold (an estimate: ~3 KB per change plus its "
+        "arguments; beyond: /fail)",
     )
     schedule_horizon: float = Field(
         300.0, gt=0, description="how far ahead a timetag may be, in seconds (later: /fail)"

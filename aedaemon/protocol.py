@@ -279,7 +279,7 @@ class ScheduleBudget:
     is gone, however it goes (applied, or dropped by an untimed /panic).
     """
 
-    def __init__(self, count: int = 10000, nbytes: int = 16 * 1024 * 1024, horizon: float = 300.0) -> None:
+    def __init__(self, count: int = 10000, nbytes: int = 32 * 1024 * 1024, horizon: float = 300.0) -> None:
         self.max_count = count
         self.max_bytes = nbytes
         self.horizon = horizon
@@ -288,7 +288,7 @@ class ScheduleBudget:
         self.refused = 0
         self._lock = threading.Lock()
         self._refs: set = set()
-        self.cost = 1024  # set by the caller for the message being dispatched (see admit)
+        self.cost = 3072  # set by the caller for the message being dispatched (see admit)
 
     def admit(self, cost: int, ahead: Optional[float] = None) -> None:
         if ahead is not None and ahead > self.horizon:
