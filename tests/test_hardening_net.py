@@ -221,6 +221,19 @@ def test_far_future_bundles_are_bounded_and_refused_beyond(tmp_path, models_dir)
             assert c.get("/gain") == [1.0]
 
 
+def test_the_bytes_the_schedule_holds_are_bounded(tmp_path, models_dir):
+    cfg = _cfg(tmp_path, "max_scheduled_bytes = 16384\n")  # ~3 KB a waiting change: five fit
+    with Daemon(tmp_path, models_dir, "--fresh", audio="null", config=cfg) as d:
+        with Client(port=d.port) as c:
+            for i in range(8):
+                with c.bundle(at=time.time() + 20) as b:
+                    b.gain(0.5 + i / 100)
+            with pytest.raises(Refused) as refused:
+                c.sync()
+            reasons = [r for _a, r in refused.value.failures]
+            assert len(reasons) == 3 and all("max_scheduled_bytes" in r for r in reasons), reasons
+
+
 # ---- 9: the daemon never talks to itself; replies are never answered ----------------------
 
 def test_no_subscribing_the_daemon_to_itself_and_no_fail_for_replies(tmp_path, models_dir):
