@@ -119,6 +119,7 @@ class Daemon:
         self._sub_owner: dict[Peer, Any] = {}  # -> the address its /notify came from
         self._sub_lock = threading.Lock()
         self._sub_log = RateLimitedLog(log)
+        self._dead_log = RateLimitedLog(log)
         self._fanout = TokenBucket(cfg.max_fanout, max(64.0, cfg.max_fanout / 4.0))
         self.fanout_dropped = 0
         self._fanout_log = RateLimitedLog(log)
@@ -391,7 +392,7 @@ class Daemon:
                 del self.subscribers[p]
                 self._sub_owner.pop(p, None)
         for p in dead:
-            self._sub_log(logging.INFO, "subscriber %r is unreachable (ICMP): dropped", p)
+            self._dead_log(logging.INFO, "subscriber %r is unreachable (ICMP): dropped", p)
 
     # ------------------------------------------------------------------ the session thread
     # File writes and model loads run here, in arrival order, never on the network thread
