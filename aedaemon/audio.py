@@ -1,142 +1,68 @@
 """Audio output: a render thread renders each hop just in time — a margin (`ahead`) before the
-callback that first needs it — into a lock-free ring; the device side (a PortAudio callback, or a software clock for
-`--audio null`) only copies out of the ring.
+callback that first needs it — into a lock-free ring; the device side (a PortAudio stream in a
+child process, aedaemon/devicechild.py, or a software clock for `--audio null`) only copies out
+of the ring.
 
-    engine.render_hop() ──render thread──> Ring ──callback / null clock──> device
+    engine.render_hop() ──render thread──> Ring (shared memory) ──device process──> device
                                └── tap (recorder, off the audio thread)
 
-Single producer (render thread), single consumer (callback): the read and write positions are
-plain Python ints that only ever grow, each written by one side, so no lock is needed and the
-callback never waits on the control side. The callback does no allocation-heavy work (its
-output buffers are preallocated; PyAudio's API needs one `bytes` per block) and catches
-everything, so nothing it does can raise into PortAudio.
+The ring (aedaemon/ringbuffer.py) has one producer and one consumer and no lock. The device
+process stamps each callback (read position, monotonic time) into the ring's header; the render
+thread schedules itself from those stamps, and `sample_at(t)` maps a time.monotonic() instant
+to the engine sample heard then: OSC timetags are scheduled on this clock.
 
-Clock: `sample_at(t)` maps a time.monotonic() instant to the engine sample the device is
-playing then — `ring.read` (engine samples handed to the device) stamped at each callback, plus
-the elapsed time. OSC timetags are scheduled on this clock.
+A device that stops calling back (jackd killed, a card unplugged) is declared lost after
+STALL_SECONDS: the device process is killed, a software clock takes over (the engine, the
+clock, meters and recordings go on, silent to the world), and a new device process is tried
+every RETRY_SECONDS until the device is back.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .devicechild import describe_devices, output_devices, quiet_stderr
 from .errors import AedaemonError
+from .ringbuffer import (H_CALLBACKS, H_LATENCY_NS, H_RING_UNDERRUNS, H_RT, H_UNDERFLOWS, Ring,
+                         buffer_bytes, ring_size)
 
 log = logging.getLogger("aedaemon.audio")
 
-PA_OUTPUT_UNDERFLOW = 0x00000004  # paOutputUnderflow
-PA_OUTPUT_OVERFLOW = 0x00000008
 # the render margin with real-time scheduling: 3 ms at 44.1 kHz — a changed hop renders in a
-# few hundred µs, but under a message flood the render thread may wait up to the 1 ms switch
-# interval for the GIL each time the decoder or a NumPy call hands it over
+# few hundred µs, but under load the render thread may wait for the GIL (up to the 1 ms switch
+# interval each time the decoder or a NumPy call hands it over) or for a core
 JIT_MARGIN_SAMPLES = 132
+STALL_SECONDS = 0.5  # no callback for this long: the device is lost
+RETRY_SECONDS = 1.0  # how often a lost device is looked for
+HANDSHAKE_SECONDS = 5.0  # a device process that has not opened its stream by then is given up
 
 
 class AudioError(AedaemonError):
     """No usable output device (the message lists the devices)."""
 
 
-class Ring:
-    """Single-producer single-consumer float32 ring buffer with ever-growing positions."""
-
-    def __init__(self, capacity: int) -> None:
-        size = 1
-        while size < capacity:
-            size <<= 1
-        self.size = size
-        self.mask = size - 1
-        self.buf = np.zeros(size, dtype=np.float32)
-        self.write_pos = 0  # written only by the producer
-        self.read_pos = 0  # written only by the consumer
-
-    def fill(self) -> int:
-        return self.write_pos - self.read_pos
-
-    def space(self) -> int:
-        return self.size - (self.write_pos - self.read_pos)
-
-    def write(self, x: np.ndarray) -> None:
-        n = len(x)
-        i = self.write_pos & self.mask
-        first = min(n, self.size - i)
-        self.buf[i : i + first] = x[:first]
-        if first < n:
-            self.buf[: n - first] = x[first:]
-        self.write_pos += n
-
-    def read_into(self, out: np.ndarray, n: int) -> int:
-        """Copy up to n samples into out[:n]; returns how many were available."""
-        k = self.write_pos - self.read_pos
-        if k > n:
-            k = n
-        if k <= 0:
-            return 0
-        i = self.read_pos & self.mask
-        first = self.size - i
-        if first >= k:
-            out[:k] = self.buf[i : i + k]
-        else:
-            out[:first] = self.buf[i:]
-            out[first:k] = self.buf[: k - first]
-        self.read_pos += k
-        return k
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """PortAudio's ALSA probing prints pages of noise on fd 2; keep the journal readable."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def list_output_devices() -> list[dict]:
     import pyaudio
 
     os.environ.setdefault("JACK_NO_START_SERVER", "1")
-    with _quiet_stderr():
+    with quiet_stderr():
         pa = pyaudio.PyAudio()
     try:
-        return _outputs(pa)
+        return output_devices(pa)
     finally:
         pa.terminate()
 
 
-def _outputs(pa) -> list[dict]:
-    out = []
-    for i in range(pa.get_device_count()):
-        try:
-            d = pa.get_device_info_by_index(i)
-            api = pa.get_host_api_info_by_index(d["hostApi"])["name"]
-        except Exception:  # noqa: BLE001
-            continue
-        if d.get("maxOutputChannels", 0) > 0:
-            out.append({"index": i, "name": d["name"], "channels": d["maxOutputChannels"], "api": api,
-                        "default_rate": d.get("defaultSampleRate")})
-    return out
-
-
-def _describe(devices: list[dict]) -> str:
-    if not devices:
-        return "no output devices at all (is a sound card or jackd present? use --audio null on headless hosts)"
-    return "output devices: " + "; ".join(f"[{d['index']}] {d['name']} ({d['api']}, {d['channels']} ch)" for d in devices)
+_describe = describe_devices  # `aedaemon devices` prints it when there are none
 
 
 class AudioOutput:
@@ -153,24 +79,30 @@ class AudioOutput:
         # Just-in-time rendering: each hop is rendered `ahead` samples' worth of time before the
         # callback that first needs it (not as soon as the ring has room), so a control change
         # waits for the next render (0..one block period) plus this margin, not for a whole
-        # block of audio already in the ring. By default (ahead=None) the margin is 1 ms when the
-        # render thread got real-time scheduling, else one hop (safer without RT); an underrun
-        # widens it (logged).
+        # block of audio already in the ring. By default (ahead=None) the margin is
+        # JIT_MARGIN_SAMPLES when the render thread got real-time scheduling, else one hop (safer
+        # without RT); an underrun widens it (logged).
         self._auto_ahead = ahead is None
         self.ahead = self.hop if ahead is None else int(ahead)
         self.max_ahead = max(self.ahead, self.hop + self.block)
         self.target = self.block + self.ahead
-        self.ring = Ring(2 * (self.max_ahead + self.hop + 2 * self.block) + 4096)
+        # the ring lives in a memfd, so that a device process can map it too
+        size = ring_size(2 * (self.max_ahead + self.hop + 2 * self.block) + 4096)
+        self._memfd = os.memfd_create("aedaemon-ring", 0)
+        os.ftruncate(self._memfd, buffer_bytes(size))
+        import mmap
+
+        self._mem = mmap.mmap(self._memfd, buffer_bytes(size))
+        self.ring = Ring(size, memoryview(self._mem))
+        self.ring.set_stamp(0, time.monotonic())
         self.tap = tap
-        self.underflows = 0  # device status flags
-        self.ring_underruns = 0  # callback found the ring short
-        self.callbacks = 0
         self.render_errors = 0
         self.cpu_load = 0.0  # EMA of render time / hop duration
-        self._stamp = (0, time.monotonic())  # (ring.read_pos, monotonic) at the last callback
         # seconds from a callback's stamp until ring.read_pos is heard: the block just handed
         # over plus the device's output latency (set when a real stream opens; 0 for the null clock)
         self.latency = 0.0
+        self._soft_stop = threading.Event()
+        self._soft_thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._render_thread: Optional[threading.Thread] = None
         self._started = False
@@ -183,7 +115,24 @@ class AudioOutput:
         self.dead = False  # set by close() when the device side could not be closed
         self.rt_render: Optional[bool] = None
 
-    # -- clock
+    # -- counters and the clock: in the ring's header, written by whoever consumes the ring
+    @property
+    def _stamp(self) -> tuple[int, float]:
+        """(ring.read_pos, monotonic seconds) at the last callback."""
+        return self.ring.stamp()
+
+    @property
+    def underflows(self) -> int:  # device status flags
+        return int(self.ring.header[H_UNDERFLOWS])
+
+    @property
+    def ring_underruns(self) -> int:  # callbacks that found the ring short
+        return int(self.ring.header[H_RING_UNDERRUNS])
+
+    @property
+    def callbacks(self) -> int:
+        return int(self.ring.header[H_CALLBACKS])
+
     def sample_at(self, t_mono: float) -> int:
         """The engine sample heard at monotonic time t (extrapolated from the last callback,
         less the block and device latency between handing a sample over and hearing it)."""
@@ -283,9 +232,42 @@ class AudioOutput:
             if fill < self.block or (wait <= 0.0 and fill < self.block + self.max_ahead):
                 self._render_one()
                 continue
-            # (a stalled device: its last stamp ages, but the ring never holds more than the
-            # widest margin; the watchdog sees the renderer stop)
-            time.sleep(min(max(wait, 0.0005), 0.02))
+            # at most a block period: the stamps can be stale (a stream starting, a device
+            # priming with a burst of callbacks); a stalled device ages its last stamp, but the
+            # ring never holds more than the widest margin
+            time.sleep(min(max(wait, 0.0005), period))
+
+    def _soft_clock(self) -> None:
+        """Consume one block every block/sample_rate seconds (no device: the null output, or a
+        lost device), stamping the header as a device callback would."""
+        period = self.block / self.sample_rate
+        scratch = np.zeros(self.block, dtype=np.float32)
+        h = self.ring.header
+        nxt = time.monotonic()
+        while not (self._stop.is_set() or self._soft_stop.is_set()):
+            nxt += period
+            delay = nxt - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.5:  # suspended or starved: resynchronise instead of bursting
+                nxt = time.monotonic()
+            k = self.ring.read_into(scratch, self.block)
+            if k < self.block:
+                h[H_RING_UNDERRUNS] += 1
+            h[H_CALLBACKS] += 1
+            self.ring.set_stamp(self.ring.read_pos, time.monotonic())
+
+    def _start_soft_clock(self) -> None:
+        self._soft_stop.clear()
+        self.ring.set_stamp(self.ring.read_pos, time.monotonic())
+        self._soft_thread = threading.Thread(target=self._soft_clock, name="soft-clock", daemon=True)
+        self._soft_thread.start()
+
+    def _stop_soft_clock(self) -> None:
+        self._soft_stop.set()
+        if self._soft_thread is not None:
+            self._soft_thread.join(timeout=1.0)
+            self._soft_thread = None
 
     def _start_render(self) -> None:
         self._render_thread = threading.Thread(target=self._render_loop, name="render", daemon=True)
@@ -298,6 +280,7 @@ class AudioOutput:
         self._stop.set()
         if self._render_thread is not None:
             self._render_thread.join(timeout=1.0)
+        self._stop_soft_clock()
 
     def describe(self) -> str:
         return self.kind
@@ -308,229 +291,184 @@ class NullOutput(AudioOutput):
 
     kind = "null"
 
-    def __init__(self, engine, **kw: Any) -> None:
-        super().__init__(engine, **kw)
-        self._scratch = np.zeros(self.block, dtype=np.float32)
-        self._clock_thread: Optional[threading.Thread] = None
-
     def start(self) -> None:
         self.prefill()
-        self._stamp = (self.ring.read_pos, time.monotonic())
         self._started = True
         self._start_render()
-        self._clock_thread = threading.Thread(target=self._clock, name="null-clock", daemon=True)
-        self._clock_thread.start()
-
-    def _clock(self) -> None:
-        period = self.block / self.sample_rate
-        nxt = time.monotonic()
-        while not self._stop.is_set():
-            nxt += period
-            delay = nxt - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            elif delay < -0.5:  # suspended or starved: resynchronise instead of bursting
-                nxt = time.monotonic()
-            k = self.ring.read_into(self._scratch, self.block)
-            if k < self.block:
-                self.ring_underruns += 1
-            self.callbacks += 1
-            self._stamp = (self.ring.read_pos, time.monotonic())
-
-    def close(self) -> None:
-        super().close()
-        if self._clock_thread is not None:
-            self._clock_thread.join(timeout=1.0)
-
-
-def _pin_thread_state() -> None:
-    """Keep this (PortAudio-owned) thread's Python thread state alive between callbacks.
-
-    PyAudio enters Python with PyGILState_Ensure/Release on every callback; on a foreign thread
-    that creates and destroys a thread state each time (allocations, interpreter bookkeeping,
-    ~0.5 % of a core at 172 callbacks/s). One extra Ensure that is never released keeps the
-    state, so each callback only takes and drops the GIL. Called with the GIL held, where
-    Ensure just increments the thread's counter; harmless if it fails.
-    """
-    try:
-        import ctypes
-
-        ctypes.pythonapi.PyGILState_Ensure.restype = ctypes.c_int
-        ctypes.pythonapi.PyGILState_Ensure()
-    except Exception:  # noqa: BLE001
-        pass
+        self._start_soft_clock()
 
 
 class PortAudioOutput(AudioOutput):
-    """PyAudio output stream in callback mode."""
+    """A PyAudio output stream in a device process (aedaemon/devicechild.py) that reads the
+    shared ring; a supervisor thread replaces the process when the device is lost."""
 
     kind = "portaudio"
 
-    def __init__(self, engine, *, device: Optional[int | str] = None, **kw: Any) -> None:
+    def __init__(self, engine, *, device: Optional[int | str] = None, wait_for_device: bool = False,
+                 **kw: Any) -> None:
         super().__init__(engine, **kw)
-        import pyaudio
-
-        self._pyaudio = pyaudio
-        os.environ.setdefault("JACK_NO_START_SERVER", "1")
-        with _quiet_stderr():
-            self.pa = pyaudio.PyAudio()
+        self.device_spec = device
+        self.wait_for_device = wait_for_device
+        self.device: dict = {"index": -1, "name": "(none yet)", "api": "-", "channels": 0}
+        self.channels = 0
+        self.output_latency = 0.0
+        self.device_lost_since: Optional[float] = None
+        self.device_losses = 0
+        self.reopens = 0
+        self._child: Optional[subprocess.Popen] = None
+        self._supervisor: Optional[threading.Thread] = None
+        self._retry_logged = False
         try:
-            self.device = self._choose(device)
-        except Exception:
-            self.pa.terminate()
-            raise
-        self.channels = max(1, min(2, int(self.device["channels"])))
-        cap = max(self.block, 8192)
-        self._mono = np.zeros(cap, dtype=np.float32)
-        self._multi = np.zeros((cap, self.channels), dtype=np.float32)
-        self._continue = pyaudio.paContinue
-        self.stream = None
+            self._child = self._spawn()
+        except AudioError as exc:
+            if not wait_for_device:
+                raise
+            log.warning("%s -- playing on a software clock until a device appears (looking every %.0f s)",
+                        exc, RETRY_SECONDS)
+            self.device_lost_since = time.monotonic()
+            self._retry_logged = True
 
-    def _choose(self, device: Optional[int | str]) -> dict:
-        devices = _outputs(self.pa)
-        if not devices:
-            raise AudioError(f"no audio output device: {_describe(devices)}")
-        if device is None:
-            try:
-                idx = self.pa.get_default_output_device_info()["index"]
-                for d in devices:
-                    if d["index"] == idx:
-                        return d
-            except (IOError, OSError):
-                pass
-            return devices[0]
-        if isinstance(device, int):
-            for d in devices:
-                if d["index"] == device:
-                    return d
-            raise AudioError(f"output device {device} does not exist; {_describe(devices)}")
-        want = str(device).lower()
-        exact = [d for d in devices if d["name"].lower() == want]
-        part = exact or [d for d in devices if want in d["name"].lower()]
-        if not part:
-            raise AudioError(f"no output device matches '{device}'; {_describe(devices)}")
-        return part[0]
+    @property
+    def rt_callback(self) -> Optional[bool]:  # type: ignore[override]
+        v = int(self.ring.header[H_RT])
+        return None if v < 0 else bool(v)
+
+    @rt_callback.setter
+    def rt_callback(self, value: Optional[bool]) -> None:
+        self.ring.header[H_RT] = -1 if value is None else int(value)
+
+    @property
+    def device_state(self) -> str:
+        return "ok" if self.device_lost_since is None else "lost"
 
     def describe(self) -> str:
         d = self.device
+        if d["index"] < 0:
+            return f"portaudio (no device yet: a software clock meanwhile), block {self.block}"
         return f"portaudio [{d['index']}] {d['name']} ({d['api']}), {self.channels} ch, block {self.block}"
 
-    def _callback(self, in_data, frame_count, time_info, status):
+    # -- the device process
+    def _spawn(self) -> subprocess.Popen:
+        """Start a device process and wait until it has opened its stream (not started)."""
+        settings = {"ring_size": self.ring.size, "block": self.block, "sample_rate": self.sample_rate,
+                    "device": self.device_spec, "rt_priority": self.rt_priority}
+        self.ring.header[H_RT] = -1
+        child = subprocess.Popen(
+            [sys.executable, "-m", "aedaemon.devicechild", str(self._memfd), json.dumps(settings)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(self._memfd,), text=True,
+            env={**os.environ, "JACK_NO_START_SERVER": "1"}, start_new_session=True,
+        )
+        box: list[str] = []
+        reader = threading.Thread(target=lambda: box.append(child.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(HANDSHAKE_SECONDS)
         try:
-            if self.rt_callback is None:
-                self.rt_callback = self._set_realtime(self.rt_priority) if self.rt_priority > 0 else False
-                _pin_thread_state()
-            if status & PA_OUTPUT_UNDERFLOW:
-                self.underflows += 1
-            n = frame_count
-            if n > len(self._mono):  # never expected with a fixed frames_per_buffer
-                self._mono = np.zeros(n, dtype=np.float32)
-                self._multi = np.zeros((n, self.channels), dtype=np.float32)
-            mono = self._mono
-            k = self.ring.read_into(mono, n)
-            if k < n:
-                mono[k:n] = 0.0
-                self.ring_underruns += 1
-            if self.callbacks < 16:  # PortAudio's own view of when this buffer is heard
-                self._measure_latency(time_info)
-            self.callbacks += 1
-            self._stamp = (self.ring.read_pos, self._stamp_time(k < n))
-            if self.channels == 1:
-                return mono[:n].tobytes(), self._continue
-            multi = self._multi
-            multi[:n] = mono[:n, None]
-            return multi[:n].tobytes(), self._continue
-        except BaseException:  # noqa: BLE001 - nothing may escape into PortAudio
-            return bytes(4 * frame_count * self.channels), self._continue
+            reply = json.loads(box[0]) if box and box[0] else {"ok": False, "error": "the device process gave no answer"}
+        except ValueError:
+            reply = {"ok": False, "error": f"the device process said {box[0]!r}"}
+        if not reply.get("ok"):
+            self._kill(child)
+            raise AudioError(str(reply.get("error")))
+        self.device = reply["device"]
+        self.channels = int(reply["channels"])
+        self.output_latency = float(reply.get("output_latency", 0.0))
+        # ring.read_pos is heard one block (the one just returned) plus the device latency after
+        # its callback; until the first callbacks measure it, PortAudio's estimate stands in
+        self.latency = float(reply["latency"])
+        self.ring.header[H_LATENCY_NS] = int(self.latency * 1e9)
+        return child
 
-    def _measure_latency(self, time_info) -> None:
-        """latency = the block just handed over + how long until its first sample is heard
-        (outputBufferDacTime − currentTime: 512 frames on the jackd dummy rig, where
-        get_output_latency() says 256)."""
-        try:
-            lead = float(time_info["output_buffer_dac_time"]) - float(time_info["current_time"])
-        except (KeyError, TypeError, ValueError):
+    def _go(self, child: subprocess.Popen) -> None:
+        self.ring.set_stamp(self.ring.read_pos, time.monotonic())
+        child.stdin.write("start\n")
+        child.stdin.flush()
+
+    @staticmethod
+    def _kill(child: Optional[subprocess.Popen]) -> None:
+        if child is None:
             return
-        if 0.0 <= lead < 1.0:
-            self.latency = self.block / self.sample_rate + lead
+        try:
+            child.kill()
+            child.wait(2.0)
+        except Exception:  # noqa: BLE001
+            pass
 
-    def _stamp_time(self, short: bool) -> float:
-        """The callback's time on the device clock: a callback is only ever woken late (the
-        GIL, a busy core), so follow the lower envelope of the stamps — the time predicted from
-        the previous one at the device's rate, allowing a slow drift — and resynchronise on an
-        underrun, an xrun or a callback that came early."""
-        now = time.monotonic()
-        pos0, t0 = self._stamp
-        predicted = t0 + (self.ring.read_pos - pos0) / self.sample_rate
-        late = now - predicted
-        if short or late < 0.0 or late > 0.5 * self.block / self.sample_rate:
-            return now
-        return predicted + min(late, 2e-5)
+    def _measured_latency(self) -> None:
+        ns = int(self.ring.header[H_LATENCY_NS])
+        if ns > 0:
+            self.latency = ns * 1e-9
 
     def start(self) -> None:
         self.prefill()
-        try:
-            with _quiet_stderr():
-                self.stream = self.pa.open(
-                    format=self._pyaudio.paFloat32,
-                    channels=self.channels,
-                    rate=self.sample_rate,
-                    output=True,
-                    output_device_index=self.device["index"],
-                    frames_per_buffer=self.block,
-                    stream_callback=self._callback,
-                    start=False,
-                )
-        except Exception as exc:  # noqa: BLE001
-            devices = _outputs(self.pa)
-            self.pa.terminate()
-            raise AudioError(
-                f"cannot open output device [{self.device['index']}] {self.device['name']} at "
-                f"{self.sample_rate} Hz, {self.channels} ch, block {self.block}: {exc}; {_describe(devices)}"
-            ) from None
-        # ring.read_pos is heard one block (the one just returned) plus the device latency
-        # after its callback: (256 + 512) / 44100 = 17.4 ms on the jackd dummy rig. Until the
-        # first callbacks measure it (_measure_latency), PortAudio's estimate stands in.
-        self.latency = self.block / self.sample_rate + float(self.stream.get_output_latency())
-        self._stamp = (self.ring.read_pos, time.monotonic())
         self._started = True
         self._start_render()
-        self.stream.start_stream()
+        if self._child is not None:
+            self._go(self._child)
+        else:
+            self._start_soft_clock()
+        self._supervisor = threading.Thread(target=self._supervise, name="audio-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _supervise(self) -> None:
+        next_try = time.monotonic() + RETRY_SECONDS
+        while not self._stop.wait(0.1):
+            now = time.monotonic()
+            if self.device_lost_since is None:
+                self._measured_latency()
+                child = self._child
+                stalled = now - self._stamp[1] > STALL_SECONDS
+                if (child is not None and child.poll() is not None) or stalled:
+                    self._lose("stopped calling back" if stalled else f"process ended ({child.returncode})")
+                    next_try = now + RETRY_SECONDS
+            elif now >= next_try:
+                next_try = now + RETRY_SECONDS
+                self._try_reopen()
+
+    def _lose(self, why: str) -> None:
+        self.device_lost_since = time.monotonic()
+        self.device_losses += 1
+        child, self._child = self._child, None
+        self._kill(child)  # it may be hung inside PortAudio for good
+        self._start_soft_clock()
+        self._retry_logged = False
+        log.warning("audio device lost (%s): playing on a software clock, looking for it every %.0f s",
+                    why, RETRY_SECONDS)
+
+    def _try_reopen(self) -> None:
+        try:
+            child = self._spawn()
+        except AudioError as exc:
+            if not self._retry_logged:
+                self._retry_logged = True
+                log.info("audio device still missing: %s", exc)
+            return
+        self._stop_soft_clock()
+        self._child = child
+        self._go(child)
+        lost = time.monotonic() - (self.device_lost_since or time.monotonic())
+        self.device_lost_since = None
+        self.reopens += 1
+        log.info("audio device back after %.1f s: %s", lost, self.describe())
 
     def close(self) -> None:
-        """Stop the stream. When the device stopped calling back (JACK zombified the client, the
-        card vanished) PortAudio's teardown can hang or abort: leave it and set `dead`, so the
-        daemon can still exit promptly (it then ends the process without interpreter teardown)."""
-        stalled = self._started and time.monotonic() - self._stamp[1] > 0.5
+        """Stop rendering and the device process (killed if it does not stop within a second:
+        PortAudio can hang for good on a device that vanished)."""
         super().close()
-        if stalled:
-            self.dead = True
-            log.warning("the audio device stopped calling back; not closing the stream")
-            return
-
-        def teardown() -> None:
-            if self.stream is not None:
-                try:
-                    self.stream.stop_stream()
-                    self.stream.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                self.stream = None
+        child, self._child = self._child, None
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=1.0)
+        if child is not None:
             try:
-                self.pa.terminate()
+                child.stdin.write("stop\n")
+                child.stdin.flush()
+                child.wait(1.0)
             except Exception:  # noqa: BLE001
-                pass
-
-        t = threading.Thread(target=teardown, name="audio-close", daemon=True)
-        t.start()
-        t.join(1.0)
-        if t.is_alive():
-            self.dead = True
-            log.warning("closing the audio stream hangs; leaving it")
+                self._kill(child)
 
 
 def open_output(kind: str, engine, *, device=None, block: int = 256, tap=None, ahead: Optional[int] = None,
-                rt_priority: int = 0) -> AudioOutput:
+                rt_priority: int = 0, wait_for_device: bool = False) -> AudioOutput:
     if kind == "null":
         return NullOutput(engine, block=block, tap=tap, ahead=ahead, rt_priority=rt_priority)
-    return PortAudioOutput(engine, device=device, block=block, tap=tap, ahead=ahead, rt_priority=rt_priority)
+    return PortAudioOutput(engine, device=device, block=block, tap=tap, ahead=ahead, rt_priority=rt_priority,
+                           wait_for_device=wait_for_device)

@@ -35,31 +35,56 @@ from aedaemon.oscwire import encode_message  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def family(pid: int) -> list[int]:
+    """The daemon and its children (the audio device process, aedaemon/devicechild.py): its
+    CPU and memory count as the daemon's."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return [pid, *kids]
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    total = 0.0
+    for p in family(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
 
 
 def jack_shm_mb(pid: int) -> float:
     """RSS of mappings of JACK's server shared memory (/dev/shm/jack-*): jackd's memory, mapped
-    into every client and counted in each client's RSS."""
+    into every client and counted in each client's RSS (the daemon's JACK client is its device
+    process)."""
     total = 0
-    in_jack = False
-    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
-        parts = line.split()
-        if parts and "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
-            in_jack = len(parts) >= 6 and parts[5].startswith("/dev/shm/jack")
-        elif in_jack and parts[:1] == ["Rss:"]:
-            total += int(parts[1])
+    for p in family(pid):
+        in_jack = False
+        for line in Path(f"/proc/{p}/smaps").read_text().splitlines():
+            parts = line.split()
+            if parts and "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
+                in_jack = len(parts) >= 6 and parts[5].startswith("/dev/shm/jack")
+            elif in_jack and parts[:1] == ["Rss:"]:
+                total += int(parts[1])
     return total / 1024
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
-    d = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        k, _, v = line.partition(":")
-        d[k] = v.strip()
-    return int(d["VmRSS"].split()[0]) / 1024, int(d["VmHWM"].split()[0]) / 1024
+    """(RSS, peak RSS) of the daemon and its device process together, MB."""
+    rss = hwm = 0.0
+    for p in family(pid):
+        d = {}
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            k, _, v = line.partition(":")
+            d[k] = v.strip()
+        rss += int(d["VmRSS"].split()[0]) / 1024
+        hwm += int(d["VmHWM"].split()[0]) / 1024
+    return rss, hwm
 
 
 def sender(port: int, rate: float, seconds: float, units: int = 8) -> None:
@@ -184,10 +209,7 @@ def latency_benchmark(model: str, models_dir: str, quick: bool, out: dict, block
         p.start()
         p.join()
         time.sleep(0.3)
-        out_lat = 0.0
-        stream = getattr(d.audio, "stream", None)
-        if stream is not None:
-            out_lat = stream.get_output_latency()
+        out_lat = float(getattr(d.audio, "output_latency", 0.0))  # PortAudio's figure for the device
         samples = [h + out_lat for h in handoff]
     finally:
         d.stop_event.set()

@@ -106,67 +106,8 @@ def test_abstract_notify_socket(tmp_path, models_dir):
     s.close()
 
 
-def test_watchdog_stops_while_the_audio_clock_stalls(tmp_path, models_dir):
-    """A private jackd (so the shared one is untouched): SIGSTOP it and the daemon stops feeding
-    the systemd watchdog; SIGCONT and it resumes."""
-    import subprocess
-
-    name = f"aedtest{os.getpid()}"
-    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-    jack = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "256"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    sock_path = str(tmp_path / "notify.sock")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(sock_path)
-    s.settimeout(0.3)
-    try:
-        for _ in range(50):
-            if subprocess.run(["jack_lsp"], env=env, capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
-
-        def pings(seconds: float) -> int:
-            n = 0
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                try:
-                    if s.recv(100) == b"WATCHDOG=1":
-                        n += 1
-                except socket.timeout:
-                    pass
-            return n
-
-        with Daemon(tmp_path, models_dir, "--fresh",
-                    env={"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "200000", "JACK_DEFAULT_SERVER": name}) as d:
-            assert pings(1.0) >= 5
-            ports = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True).stdout
-            assert "PortAudio" in ports, ports  # our stream is on the private server
-            jack.send_signal(signal.SIGSTOP)
-            time.sleep(1.2)  # alive() looks back one second
-            s.setblocking(False)
-            try:
-                while s.recv(100):  # pings queued while the stall was being noticed
-                    pass
-            except BlockingIOError:
-                pass
-            s.settimeout(0.3)
-            assert pings(1.0) == 0
-            assert "audio path stalled" in d.stderr()
-            with Client(port=d.port) as c:  # OSC still answers; systemd would restart us now
-                assert c.status()["model"] == "synthetic"
-            # SIGTERM still ends it cleanly and quickly even with a dead stream
-            t0 = time.monotonic()
-            assert d.terminate(timeout=3) == 0
-            assert time.monotonic() - t0 < 2.0
-    finally:
-        jack.send_signal(signal.SIGCONT)
-        jack.terminate()
-        try:
-            jack.wait(10)  # it first times out our zombified client
-        except subprocess.TimeoutExpired:
-            jack.kill()
-            jack.wait(5)
-        s.close()
+# A stalled or vanished device no longer stops the watchdog: the daemon recovers by itself
+# (software clock, a new device process when the device is back): tests/test_device_loss.py.
 
 
 def test_aedaemon_run_entry_point(tmp_path, models_dir):
@@ -177,10 +118,11 @@ def test_aedaemon_run_entry_point(tmp_path, models_dir):
     assert d.proc.returncode == 0
 
 
-def test_audio_auto_falls_back_to_null_when_no_device(tmp_path, models_dir):
-    # a device that does not exist stands in for a machine without a sound card
+def test_audio_auto_plays_on_a_software_clock_when_no_device(tmp_path, models_dir):
+    # a device that does not exist stands in for a machine without a sound card (yet: the
+    # output keeps looking for it, tests/test_device_loss.py)
     with Daemon(tmp_path, models_dir, "--fresh", "--device", "no-such-card", audio="auto") as d:
-        assert "running on the null software clock instead" in d.stderr()
+        assert "playing on a software clock until a device appears" in d.stderr()
         assert "no output device matches 'no-such-card'" in d.stderr()
         with Client(port=d.port) as c:
             assert c.status()["model"] == "synthetic"

@@ -1,0 +1,197 @@
+"""Issue 10 item 4: the audio device goes away and comes back. A private jackd (its own server
+name, so the shared one the other tests use is untouched) is killed (SIGKILL), stopped
+(SIGSTOP) and restarted under a playing daemon; the daemon must say so, keep answering OSC,
+keep its state, and sound again within 2 s of the device returning — no systemd involved.
+Sound is checked from outside: a capture process on the same JACK server records the
+daemon's output port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from aedaemon.client import Client
+from daemon_harness import Daemon
+
+CAPTURE = textwrap.dedent("""
+    import os, subprocess, sys, time
+    import numpy as np, pyaudio
+    seconds = float(sys.argv[1])
+    pa = pyaudio.PyAudio()
+    frames = []
+    def cb(data, n, info, status):
+        frames.append(np.frombuffer(data, np.float32).copy())
+        return (None, pyaudio.paContinue)
+    st = pa.open(format=pyaudio.paFloat32, channels=1, rate=44100, input=True, frames_per_buffer=256,
+                 stream_callback=cb)
+    me = "aecapture-%d" % os.getpid()
+    time.sleep(0.2)
+    ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split()
+    mine = [p for p in ports if p.startswith("PortAudio") and ":in" in p and str(os.getpid()) not in p]
+    src = [p for p in ports if p.startswith("PortAudio") and ":out" in p]
+    ins = [p for p in ports if ":in" in p and p.startswith("PortAudio")]
+    for p in ports:
+        if p.startswith("system:capture"):
+            for i in ins:
+                subprocess.run(["jack_disconnect", p, i], capture_output=True)
+    for s in src:
+        for i in ins:
+            subprocess.run(["jack_connect", s, i], capture_output=True)
+    frames.clear()
+    time.sleep(seconds)
+    st.stop_stream()
+    x = np.concatenate(frames) if frames else np.zeros(1, np.float32)
+    print(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), len(x))
+    os._exit(0)
+""")
+
+
+class PrivateJack:
+    def __init__(self) -> None:
+        self.name = f"aedloss{os.getpid()}"
+        self.env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=self.name,
+                        JACK_NO_START_SERVER="1")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        self.proc = subprocess.Popen(["jackd", "-n", self.name, "--no-realtime", "-d", "dummy", "-r", "44100",
+                                      "-p", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env=self.env)
+        for _ in range(100):
+            if subprocess.run(["jack_lsp"], env=self.env, capture_output=True).returncode == 0:
+                return time.monotonic()
+            time.sleep(0.05)
+        raise RuntimeError("private jackd did not start")
+
+    def ports(self) -> str:
+        return subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True).stdout
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(5)
+        # a killed server leaves its shared-memory registry; the next one cleans it up itself
+
+    def captured_rms(self, seconds: float = 0.5) -> float:
+        out = subprocess.run([sys.executable, "-c", CAPTURE, str(seconds)], env=self.env, capture_output=True,
+                             text=True, timeout=20)
+        return float(out.stdout.split()[0])
+
+
+@pytest.fixture()
+def jack():
+    j = PrivateJack()
+    j.start()
+    yield j
+    j.kill()
+
+
+def wait_for(pred, timeout: float, every: float = 0.02) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred():
+            return time.monotonic() - t0
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def test_jackd_killed_and_restarted_the_daemon_recovers_within_two_seconds(tmp_path, jack, models_dir):
+    with Daemon(tmp_path, models_dir, "--fresh", env={"JACK_DEFAULT_SERVER": jack.name}) as d:
+        with Client(port=d.port, timeout=3.0) as c:
+            c.chroma(4)
+            c.play()
+            c.sync()
+            assert jack.captured_rms() > 1e-3  # sounding on the private server
+            jack.kill()
+            wait_for(lambda: "audio device lost" in d.stderr(), 3.0)
+            # still answering, state kept, the clock still running (meters move on a soft clock)
+            st = c.status()
+            assert st["playing"] == 1 and c.get("/chroma") == [4]
+            c.chroma(7)  # changes while the device is gone are kept
+            c.sync()
+            time.sleep(0.5)
+            t_back = jack.start()
+            wait_for(lambda: "PortAudio" in jack.ports(), 2.0)
+            back = time.monotonic() - t_back
+            assert back <= 2.0, back
+            assert jack.captured_rms() > 1e-3  # sounding again
+            assert c.get("/chroma") == [7]
+        log = d.stderr()
+        assert "audio device back after" in log
+        assert d.alive()
+
+
+def test_a_stopped_device_is_declared_lost_and_the_watchdog_stays_fed(tmp_path, jack, models_dir):
+    import socket
+
+    sock_path = str(tmp_path / "notify.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(sock_path)
+    s.settimeout(0.3)
+
+    def pings(seconds: float) -> int:
+        n = 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                if s.recv(100) == b"WATCHDOG=1":
+                    n += 1
+            except socket.timeout:
+                pass
+        return n
+
+    try:
+        env = {"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "200000", "JACK_DEFAULT_SERVER": jack.name}
+        with Daemon(tmp_path, models_dir, "--fresh", env=env) as d:
+            assert pings(0.6) >= 3
+            jack.proc.send_signal(signal.SIGSTOP)
+            wait_for(lambda: "audio device lost (stopped calling back)" in d.stderr(), 3.0)
+            # the daemon handles it (software clock, retries): systemd has no reason to restart it
+            assert pings(1.0) >= 5
+            with Client(port=d.port) as c:
+                assert c.status()["model"] == "synthetic"
+            jack.proc.send_signal(signal.SIGCONT)
+            t0 = time.monotonic()
+            assert d.terminate(timeout=3) == 0  # SIGTERM still ends it promptly
+            assert time.monotonic() - t0 < 2.0
+    finally:
+        s.close()
+
+
+def test_auto_audio_started_while_jackd_is_down_finds_it_later(tmp_path, models_dir):
+    j = PrivateJack()  # not started
+    try:
+        with Daemon(tmp_path, models_dir, "--fresh", audio="auto", env={"JACK_DEFAULT_SERVER": j.name}) as d:
+            assert "software clock until a device appears" in d.stderr()
+            with Client(port=d.port, timeout=3.0) as c:
+                c.play()
+                c.sync()
+                t_up = j.start()
+                wait_for(lambda: "PortAudio" in j.ports(), 3.0)
+                assert time.monotonic() - t_up <= 2.5
+                assert j.captured_rms() > 1e-3
+            assert "audio device back after" in d.stderr()
+    finally:
+        j.kill()
+
+
+def test_the_device_process_dies_with_the_daemon(tmp_path, jack, models_dir):
+    d = Daemon(tmp_path, models_dir, "--fresh", env={"JACK_DEFAULT_SERVER": jack.name})
+    try:
+        kids = Path(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children").read_text().split()
+        assert kids, "no device process"
+        d.proc.kill()
+        d.proc.wait(5)
+        wait_for(lambda: not any(Path(f"/proc/{k}").exists() and "devicechild" in
+                                 Path(f"/proc/{k}/cmdline").read_bytes().decode(errors="replace")
+                                 for k in kids), 3.0)
+    finally:
+        d.kill()
