@@ -1,6 +1,11 @@
 """Frozen reference: aedaemon/dsp/pitch.py as of commit a3d59f4 (before its loops were compiled),
 the NumPy implementation tests/test_pitch_equivalence.py and benchmarks/bench_hop_profile.py run
-next to the live module (PitchEstimator renamed RefPitchEstimator); do not edit.
+next to the live module (PitchEstimator renamed RefPitchEstimator); do not edit, except to follow
+a deliberate change of the algorithm. Changed once since (issue 9, pitch on every timbre): with a
+known pitch class the off-class result of step 4 is taken only when it scores below OFF_GAIN
+times the class's best octave, a class octave scoring above NOISY is returned without the refit
+(and up to NO_CLASS instead of None), `estimate_periodicity` returns (f0, d), and `estimate`
+remembers both for the frame (aedaemon.dsp.pitch.remember) as the live module does.
 
 Fundamental frequency of one magnitude frame (pure numpy): which pitch does this frame sound?
 
@@ -53,6 +58,9 @@ TOLERANCE_CENTS = 40.0
 PERIODIC = 0.105  # normalised difference below which a candidate's period counts as the period
 APERIODIC = 0.6  # above this for every candidate: no fundamental
 OFF_CLASS = 0.15  # best octave of the chroma class above this: search every f0 (step 4)
+OFF_GAIN = 0.5  # ... and an f0 off the class is taken only when it scores below this times the class's d
+NOISY = 0.3  # the class's best octave above this: returned as it is (no refit)...
+NO_CLASS = 0.8  # ... up to this d (white noise scores ~0.87: no fundamental, None)
 SUBHARMONIC_PEAKS = 8
 SUBHARMONICS = 6
 GRID_CENTS = 20.0  # candidate spacing of `candidates(None)` (kept for callers; not used by estimate)
@@ -157,25 +165,54 @@ class RefPitchEstimator:
 
     def estimate(self, mag: np.ndarray, pitch_class: Optional[int] = None) -> Optional[float]:
         """f0 in Hz of this frame (A4 = 440 Hz as the model was trained), or None."""
+        found = self.estimate_periodicity(mag, pitch_class)
+        if found is None:
+            return None
+        from aedaemon.dsp.pitch import remember
+
+        remember(mag, *found)
+        return found[0]
+
+    def estimate_periodicity(self, mag: np.ndarray, pitch_class: Optional[int] = None) -> Optional[tuple[float, float]]:
+        """(f0 in Hz, d of the chosen candidate), or None."""
         freqs, power = self.peaks(mag)
         if not len(freqs):
             return None
         total = float(power.sum())
         if not total > 0.0:
             return None
+        f_in = d_in = None
         if pitch_class is not None:
-            cands = self._octaves[pitch_class % 12]
-            d = self.periodicity(freqs, power, cands)
+            octaves = self._octaves[pitch_class % 12]
+            d = self.periodicity(freqs, power, octaves)
             best = self._pick(d)
-        if pitch_class is None or d[best] > OFF_CLASS:  # unconditioned, or off the class: every f0
+            f_in, d_in = float(octaves[best]), float(d[best])
+        use_in = f_in is not None
+        f, d_best = f_in, d_in
+        if not use_in or d_in > OFF_CLASS:  # unconditioned, or off the class: every f0
             cands = self._subharmonics(freqs, power)
-            if not len(cands):
+            if len(cands):
+                d = self.periodicity(freqs, power, cands)
+                best = self._pick(d)
+                if not use_in or d[best] < OFF_GAIN * d_in:
+                    use_in = False
+                    f, d_best = float(cands[best]), float(d[best])
+            elif not use_in:
                 return None
-            d = self.periodicity(freqs, power, cands)
-            best = self._pick(d)
-        if not d[best] <= APERIODIC:
-            return None
-        return self._refine(freqs, power, float(cands[best]))
+        if use_in:
+            if not d_best <= NOISY:
+                return self._class_octave(f_in, d_in)
+        elif not d_best <= APERIODIC:
+            return self._class_octave(f_in, d_in) if f_in is not None else None
+        f0 = self._refine(freqs, power, f)
+        if f0 is not None:
+            return f0, d_best
+        return self._class_octave(f_in, d_in) if f_in is not None else None
+
+    @staticmethod
+    def _class_octave(f_in: float, d_in: float) -> Optional[tuple[float, float]]:
+        """The pitch class is known: its best octave as it is, unless the frame is noise."""
+        return (f_in, d_in) if d_in <= NO_CLASS and f_in > 0.0 else None
 
     def _refine(self, freqs: np.ndarray, power: np.ndarray, f: float) -> Optional[float]:
         """Weighted least squares of f ≈ h·f0 over the peaks within TOLERANCE_CENTS of candidate

@@ -1,7 +1,10 @@
 """Frozen reference: aedaemon/dsp/shaping.py as of commit 62083cf/66ac9b3 (the first
 peak-locked SpectralShaper, ~180 µs per new frame), kept verbatim as `ReferenceShaper` so that
 the optimised shaper can be checked against it (tests/test_shaping_equivalence.py) and timed
-beside it (benchmarks/bench_transpose.py). Do not optimise this file.
+beside it (benchmarks/bench_transpose.py). Do not optimise this file. One addition since, to
+follow a deliberate change of the algorithm (issue 9, pitch on every timbre): the harmonic
+emphasis of frames the pitch tracker found noise-like runs first, as in the live shaper (the
+emphasis itself is NumPy, aedaemon.dsp.shaping.harmonic_emphasis, shared).
 
 Original module docstring follows.
 
@@ -305,6 +308,11 @@ class ReferenceShaper:
 
     def apply(self, mag: np.ndarray, transpose: float = 0.0, freq_shift: int = 0, tilt: float = 0.0) -> np.ndarray:
         """Shaped copy of `mag` in an internal buffer (valid until the next call)."""
+        from aedaemon.dsp import pitch, shaping
+
+        found = pitch.tracked(mag)
+        if found is not None and shaping.emphasis_amount(found[1]) > 0.0:
+            mag = shaping.harmonic_emphasis(mag, found[0] / self.bin_hz, shaping.emphasis_amount(found[1]))
         out = self._out
         if transpose != 0.0:
             self._peak_shift(mag, float(transpose), out)

@@ -578,7 +578,7 @@ static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t n
 /* ---- pitch: peaks, the cosine-comb periodicity of candidates, the least-squares refit ----- */
 
 enum { PP_BIN_HZ, PP_FMIN, PP_FMAX, PP_RANGE, PP_MAX_PEAKS, PP_TOL, PP_PERIODIC, PP_APERIODIC, PP_OFF_CLASS,
-       PP_SUB_PEAKS, PP_SUBHARMONICS, PP_FIT_H, PP_N };
+       PP_SUB_PEAKS, PP_SUBHARMONICS, PP_FIT_H, PP_OFF_GAIN, PP_NOISY, PP_NO_CLASS, PP_N };
 #define PITCH_MAX_PEAKS 64
 #define PITCH_MAX_CANDS 256
 
@@ -715,7 +715,30 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* pitch_estimate(magnitude, octaves or None, peak_tmp, params) -> f0 in Hz or None */
+/* weighted least squares of f ~ h f0 over the peaks near a harmonic h <= fit_h of candidate f;
+ * 0 when no peak is near one */
+static double refine_f0(const double *freqs, const double *power, int np_, const double *par, double f)
+{
+    double inv = 1.0 / f, slack = 0.5 * par[PP_BIN_HZ] / f, den = 0.0, numer = 0.0;
+    for (int p = 0; p < np_; p++) {
+        double r = freqs[p] * inv, h = rint(r);
+        int on = fabs(r - h) <= np_max(h * par[PP_TOL], slack) && h <= par[PP_FIT_H];
+        double w = power[p] * (double)on;
+        w = w * h;
+        den += w * h;
+        numer += w * freqs[p];
+    }
+    if (!(den > 0.0)) return 0.0;
+    double f0 = numer / den;
+    return isfinite(f0) && f0 > 0.0 ? f0 : 0.0;
+}
+
+/* pitch_estimate(magnitude, octaves or None, peak_tmp, params) -> (f0 in Hz, d) or None.
+ * d: the normalised difference of the chosen candidate (0 periodic ... ~1 noise). With the
+ * octaves of the pitch class: the best octave, unless it scores d > off_class and an f0 off
+ * the class scores below off_gain times its d; an octave with d > noisy is returned as it is
+ * (no refit: the peaks of a noise-like frame pull the fit anywhere) up to d = no_class (beyond:
+ * noise, None). */
 static PyObject *pitch_estimate(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     static const char *fn = "pitch_estimate";
@@ -740,17 +763,19 @@ static PyObject *pitch_estimate(PyObject *self, PyObject *const *args, Py_ssize_
     int np_ = find_peaks(mag, n, par, L(1), freqs, power);
     double total = 0.0;
     for (int p = 0; p < np_; p++) total += power[p];
-    PyObject *none_result = NULL;
     if (!np_ || !(total > 0.0)) goto none;
-    int nc = 0, best = 0;
-    double d_best = NAN;
-    const double *cp = cands;
+    int nc = 0;
+    double f_in = 0.0, d_in = NAN;
     if (oct != Py_None) {
-        cp = D(3);
         nc = (int)(b.v[3].len / 8);
-        if (nc) best = score_and_pick(freqs, power, np_, total, cp, nc, par[PP_PERIODIC], d, &d_best);
+        if (nc) {
+            int best = score_and_pick(freqs, power, np_, total, D(3), nc, par[PP_PERIODIC], d, &d_in);
+            f_in = D(3)[best];
+        }
     }
-    if (oct == Py_None || nc == 0 || d_best > par[PP_OFF_CLASS]) {
+    int use_in = nc > 0;
+    double f = f_in, d_best = d_in;
+    if (!nc || d_in > par[PP_OFF_CLASS]) {
         /* every f0 the strongest peaks imply: each of them / 1 ... subharmonics, ascending */
         int ns = (int)par[PP_SUB_PEAKS], nh = (int)par[PP_SUBHARMONICS];
         int strong[PITCH_MAX_PEAKS], n_strong = 0;
@@ -766,37 +791,45 @@ static PyObject *pitch_estimate(PyObject *self, PyObject *const *args, Py_ssize_
         } else {
             for (int p = 0; p < np_; p++) strong[n_strong++] = p;
         }
-        nc = 0;
+        int ncs = 0;
         for (int k = 0; k < n_strong; k++)
             for (int h = 1; h <= nh; h++) {
                 double c = freqs[strong[k]] * (1.0 / (double)h);
-                if (c >= par[PP_FMIN] && c <= par[PP_FMAX]) cands[nc++] = c;
+                if (c >= par[PP_FMIN] && c <= par[PP_FMAX]) cands[ncs++] = c;
             }
-        if (!nc) goto none;
-        qsort(cands, nc, sizeof(double), cmp_double);
-        cp = cands;
-        best = score_and_pick(freqs, power, np_, total, cp, nc, par[PP_PERIODIC], d, &d_best);
-    }
-    if (!(d_best <= par[PP_APERIODIC])) goto none;
-    {
-        /* weighted least squares of f ~ h f0 over the peaks near a harmonic h <= fit_h */
-        double f = cp[best], inv = 1.0 / f, slack = 0.5 * par[PP_BIN_HZ] / f, den = 0.0, numer = 0.0;
-        for (int p = 0; p < np_; p++) {
-            double r = freqs[p] * inv, h = rint(r);
-            int on = fabs(r - h) <= np_max(h * par[PP_TOL], slack) && h <= par[PP_FIT_H];
-            double w = power[p] * (double)on;
-            w = w * h;
-            den += w * h;
-            numer += w * freqs[p];
+        if (ncs) {
+            qsort(cands, ncs, sizeof(double), cmp_double);
+            double d_off = NAN;
+            int best = score_and_pick(freqs, power, np_, total, cands, ncs, par[PP_PERIODIC], d, &d_off);
+            if (!use_in || d_off < par[PP_OFF_GAIN] * d_in) {
+                use_in = 0;
+                f = cands[best];
+                d_best = d_off;
+            }
+        } else if (!use_in) {
+            goto none;
         }
-        if (!(den > 0.0)) goto none;
-        double f0 = numer / den;
-        release(&b);
-        if (isfinite(f0) && f0 > 0.0) return PyFloat_FromDouble(f0);
-        Py_RETURN_NONE;
     }
+    if (use_in) {
+        if (d_best > par[PP_NOISY] || !(d_best == d_best)) goto class_octave;
+    } else if (!(d_best <= par[PP_APERIODIC])) {
+        if (nc) goto class_octave;
+        goto none;
+    }
+    {
+        double f0 = refine_f0(freqs, power, np_, par, f);
+        if (f0 > 0.0) {
+            release(&b);
+            return Py_BuildValue("(dd)", f0, d_best);
+        }
+        if (!nc) goto none;
+    }
+class_octave:
+    /* the pitch class is known: its best octave, as it is */
+    release(&b);
+    if (!(d_in <= par[PP_NO_CLASS]) || !(f_in > 0.0)) Py_RETURN_NONE;
+    return Py_BuildValue("(dd)", f_in, d_in);
 none:
-    (void)none_result;
     release(&b);
     Py_RETURN_NONE;
 }

@@ -41,6 +41,7 @@ is frozen in benchmarks/pitch_reference.py: the same estimates up to rounding
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Optional
 
 import numpy as np
@@ -56,6 +57,9 @@ TOLERANCE_CENTS = 40.0
 PERIODIC = 0.105  # normalised difference below which a candidate's period counts as the period
 APERIODIC = 0.6  # above this for every candidate: no fundamental
 OFF_CLASS = 0.15  # best octave of the chroma class above this: search every f0 (step 4)
+OFF_GAIN = 0.5  # ... and an f0 off the class is taken only when it scores below this times the class's d
+NOISY = 0.3  # the class's best octave above this: returned as it is (no refit)...
+NO_CLASS = 0.8  # ... up to this d (white noise scores ~0.87: no fundamental, None)
 SUBHARMONIC_PEAKS = 8
 SUBHARMONICS = 6
 GRID_CENTS = 20.0  # candidate spacing of `candidates(None)` (kept for callers; not used by estimate)
@@ -94,7 +98,7 @@ class PitchEstimator:
         self._params = np.array(
             [
                 self.bin_hz, self.fmin, self.fmax, _RANGE, MAX_PEAKS, _TOL, PERIODIC, APERIODIC, OFF_CLASS,
-                SUBHARMONIC_PEAKS, SUBHARMONICS, FIT_HARMONICS,
+                SUBHARMONIC_PEAKS, SUBHARMONICS, FIT_HARMONICS, OFF_GAIN, NOISY, NO_CLASS,
             ],
             dtype=np.float64,
         )
@@ -127,8 +131,54 @@ class PitchEstimator:
         return freqs[:k], power[:k]
 
     def estimate(self, mag: np.ndarray, pitch_class: Optional[int] = None) -> Optional[float]:
-        """f0 in Hz of this frame (A4 = 440 Hz as the model was trained), or None."""
+        """f0 in Hz of this frame (A4 = 440 Hz as the model was trained), or None. The estimate
+        and its periodicity are remembered for this frame object (`tracked`), for the shaper's
+        harmonic emphasis."""
+        found = self.estimate_periodicity(mag, pitch_class)
+        if found is None:
+            return None
+        remember(mag, *found)
+        return found[0]
+
+    def estimate_periodicity(self, mag: np.ndarray, pitch_class: Optional[int] = None) -> Optional[tuple[float, float]]:
+        """(f0 in Hz, d) of this frame, d the normalised difference of the chosen candidate
+        (0: every peak on its harmonic grid; above ~0.3 noise-like), or None."""
         mag = self._frame(mag)
         tmp = self._peak_tmp if len(self._peak_tmp) == 2 * len(mag) else np.zeros(2 * len(mag), np.int64)
         octaves = None if pitch_class is None else self._octaves[pitch_class % 12]
         return _native.pitch_estimate(mag, octaves, tmp, self._params)
+
+
+# ---- what the estimator found, per frame object (read by the shaper) ----------------------------
+
+_TRACKED: dict[int, tuple] = {}  # id(frame) -> (weakref, f0, d, energy)
+_TRACKED_MAX = 1024
+
+
+def _energy(mag) -> float:
+    m = np.asarray(mag)
+    return float(np.vdot(m, m).real) if m.ndim == 1 and m.size else 0.0
+
+
+def remember(mag, f0: float, d: float) -> None:
+    """Note (f0, d) for this frame object (the engine estimates a decoded frame once, when it
+    is decoded, and shapes that same array object every time it is played). Kept while the
+    array lives; an array changed in place afterwards no longer matches (its energy differs)."""
+    try:
+        key = id(mag)
+        ref = weakref.ref(mag, lambda _r, key=key: _TRACKED.pop(key, None))
+    except TypeError:
+        return
+    if len(_TRACKED) >= _TRACKED_MAX:
+        _TRACKED.pop(next(iter(_TRACKED)), None)
+    _TRACKED.pop(key, None)
+    _TRACKED[key] = (ref, float(f0), float(d), _energy(mag))
+
+
+def tracked(mag) -> Optional[tuple[float, float]]:
+    """(f0, d) the estimator found for this very frame, or None (never estimated, gone, or
+    changed since)."""
+    entry = _TRACKED.get(id(mag))
+    if entry is None or entry[0]() is not mag or entry[3] != _energy(mag):
+        return None
+    return entry[1], entry[2]

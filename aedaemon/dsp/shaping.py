@@ -64,13 +64,18 @@ import math
 
 import numpy as np
 
-from . import _native
+from . import _native, pitch
 
 ACTIVE_FLOOR_DB = -90.0  # bins further below the frame maximum are treated as zero
 PARABOLA_FLOOR_DB = -40.0  # log floor (relative to the peak) for the fractional position
 LOBE_FLOOR_DB = -30.0  # log floor (relative to the region's peak) of the fractional shift
 TONAL_PROMINENCE_DB = 15.0  # a partial stands this far above both valleys
 TONAL_MAX_WIDTH = 8.0  # bins: participation width (Σm)²/Σm² of a partial's region
+
+# harmonic emphasis of frames with a weak harmonic series (see `harmonic_emphasis`)
+EMPHASIS_FROM = 0.1  # the frame's periodicity d (pitch.py) from which partials are emphasised
+EMPHASIS_FULL = 0.35  # d at which the emphasis is full
+EMPHASIS_MAX = 0.9  # the share of each harmonic band's energy gathered into its partial at most
 
 _ACTIVE_FLOOR = 10.0 ** (ACTIVE_FLOOR_DB / 20.0)
 _LOBE_FLOOR = 10.0 ** (LOBE_FLOOR_DB / 20.0)
@@ -81,9 +86,53 @@ _PASS, _SILENT, _AXIS, _PEAKS = range(4)
 _KIND, _ARGMAX = 0, 10  # slots of the analysis' info array (see _native.c, SI_*)
 
 
+def emphasis_amount(d: float) -> float:
+    """Share of each harmonic band's energy gathered into its partial for a frame whose tracked
+    periodicity is d: 0 up to EMPHASIS_FROM, rising linearly to EMPHASIS_MAX at EMPHASIS_FULL."""
+    if not d > EMPHASIS_FROM:
+        return 0.0
+    return EMPHASIS_MAX * min(1.0, (d - EMPHASIS_FROM) / (EMPHASIS_FULL - EMPHASIS_FROM))
+
+
+def harmonic_emphasis(mag: np.ndarray, f0_bins: float, beta: float) -> np.ndarray:
+    """The frame with the partials of f0 brought up inside its own envelope (a new array).
+
+    Band k, the bins within half an f0 of k·f0, keeps its energy E_k (the timbre's envelope at
+    the resolution of the harmonic spacing): a share beta of it becomes a partial at exactly
+    k·f0 (a Hann main lobe, cos²(π x/4) over |x| < 2 bins: what a steady sinusoid leaves in a
+    frame), the rest stays as it was, scaled by √(1 − beta) (the breath). Bins below the first
+    band and above the last are untouched; powers add.
+    """
+    m = np.asarray(mag, dtype=np.float64)
+    n = len(m)
+    if not (beta > 0.0 and f0_bins >= 2.0 and np.isfinite(f0_bins)):
+        return m.copy()
+    k_max = int((n - 3) / f0_bins - 0.5)
+    if k_max < 1:
+        return m.copy()
+    p = m * m
+    edges = np.minimum(np.round((np.arange(k_max + 1) + 0.5) * f0_bins).astype(np.int64), n)
+    c = np.concatenate([[0.0], np.cumsum(p)])
+    energy = c[edges[1:]] - c[edges[:-1]]
+    centres = np.arange(1, k_max + 1) * f0_bins
+    bins = np.floor(centres).astype(np.int64)[:, None] + np.arange(-1, 3)
+    x = bins - centres[:, None]
+    lobe = np.where(np.abs(x) < 2.0, np.cos(0.25 * np.pi * x) ** 2, 0.0) ** 2
+    lobe_energy = lobe.sum(axis=1)
+    out = p.copy()
+    out[edges[0] : edges[-1]] *= 1.0 - beta
+    ok = (bins >= 0) & (bins < n)
+    np.add.at(out, bins[ok], (beta * energy / lobe_energy)[:, None].repeat(4, axis=1)[ok] * lobe[ok])
+    return np.sqrt(out)
+
+
 class SpectralShaper:
-    def __init__(self, n_fft: int, sample_rate: int, formants: bool = False) -> None:
+    def __init__(self, n_fft: int, sample_rate: int, formants: bool = False, emphasis: bool = True) -> None:
         self.n_bins = n = n_fft // 2 + 1
+        self.emphasis = bool(emphasis)
+        self._emph_key: tuple | None = None
+        self._emph_src = np.zeros(0)
+        self._emph_out = np.zeros(0)
         self.bin_hz = sample_rate / n_fft
         self.formants = bool(formants)
         self._bins = np.arange(n, dtype=np.float64)
@@ -137,9 +186,31 @@ class SpectralShaper:
             self._tilt_key = db_per_octave
         return self._tilt
 
+    def _emphasised(self, mag: np.ndarray) -> np.ndarray:
+        """The frame with harmonic emphasis when the pitch tracker found its series weak
+        (pitch.tracked: d above EMPHASIS_FROM), else the frame itself."""
+        found = pitch.tracked(mag)
+        if found is None:
+            return mag
+        f0, d = found
+        beta = emphasis_amount(d)
+        if beta == 0.0:
+            return mag
+        key = (f0, beta)
+        if self._emph_key == key and self._emph_src.shape == mag.shape and _native.same_bytes(
+            np.ascontiguousarray(mag, dtype=np.float64), self._emph_src
+        ):
+            return self._emph_out
+        self._emph_src = np.array(mag, dtype=np.float64)
+        self._emph_out = harmonic_emphasis(self._emph_src, f0 / self.bin_hz, beta)
+        self._emph_key = key
+        return self._emph_out
+
     def apply(self, mag: np.ndarray, transpose: float = 0.0, freq_shift: int = 0, tilt: float = 0.0) -> np.ndarray:
         """Shaped copy of `mag` in an internal buffer (valid until the next call)."""
         out = self._out
+        if self.emphasis:
+            mag = self._emphasised(mag)
         if transpose != 0.0:
             self._peak_shift(np.asarray(mag), float(transpose), out)
         else:
