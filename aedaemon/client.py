@@ -57,7 +57,7 @@ from .oscwire import (
 
 STATUS_FIELDS = (
     "playing", "model", "sample_rate", "block", "hop", "cpu_load", "underflows",
-    "late_bundles", "dropped_packets", "clients", "uptime", "midi_messages",
+    "late_bundles", "dropped_packets", "clients", "uptime", "midi_messages", "audio", "failed_hops",
 )  # fmt: skip
 
 Callback = Callable[[str, list], None]

@@ -607,6 +607,10 @@ class Daemon:
             float(round(time.monotonic() - self.t_start, 3)),
             # extension, appended so positional readers of the 11 fields of the original contract (docs/protocol.md) are unaffected
             int(self.midi.messages if self.midi is not None else 0),
+            # extensions 13 and 14: the output device ("ok", "lost": a software clock while it is
+            # looked for; "null": --audio null), hops that failed and played silence instead
+            str(getattr(a, "device_state", "null")),
+            int(a.render_errors),
         ]
 
     def version(self) -> list:

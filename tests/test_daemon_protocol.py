@@ -21,10 +21,12 @@ def fail_reason(c: Client, address: str, *args) -> str:
 def test_status_and_version(c, daemon):
     st = c.status()
     assert list(st) == ["playing", "model", "sample_rate", "block", "hop", "cpu_load", "underflows",
-                        "late_bundles", "dropped_packets", "clients", "uptime", "midi_messages"]
+                        "late_bundles", "dropped_packets", "clients", "uptime", "midi_messages", "audio",
+                        "failed_hops"]
     assert st["model"] == "synthetic" and st["sample_rate"] == 44100.0 and st["block"] == 256 and st["hop"] == 1024
     assert isinstance(st["cpu_load"], float) and st["uptime"] > 0 and st["clients"] >= 1
     assert st["midi_messages"] == 0  # extension (appended): MIDI is off here
+    assert st["audio"] == "ok" and st["failed_hops"] == 0  # extensions: the device is playing
     assert c.version()[0] == "aedaemon"
 
 

@@ -114,7 +114,7 @@ def test_jackd_killed_and_restarted_the_daemon_recovers_within_two_seconds(tmp_p
             wait_for(lambda: "audio device lost" in d.stderr(), 3.0)
             # still answering, state kept, the clock still running (meters move on a soft clock)
             st = c.status()
-            assert st["playing"] == 1 and c.get("/chroma") == [4]
+            assert st["playing"] == 1 and st["audio"] == "lost" and c.get("/chroma") == [4]
             c.chroma(7)  # changes while the device is gone are kept
             c.sync()
             time.sleep(0.5)
@@ -123,7 +123,7 @@ def test_jackd_killed_and_restarted_the_daemon_recovers_within_two_seconds(tmp_p
             back = time.monotonic() - t_back
             assert back <= 2.0, back
             assert jack.captured_rms() > 1e-3  # sounding again
-            assert c.get("/chroma") == [7]
+            assert c.get("/chroma") == [7] and c.status()["audio"] == "ok"
         log = d.stderr()
         assert "audio device back after" in log
         assert d.alive()

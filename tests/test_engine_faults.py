@@ -128,7 +128,7 @@ def test_sighup_onto_a_model_the_hop_cannot_serve_keeps_sounding(tmp_path, model
             d.proc.send_signal(signal.SIGHUP)
             time.sleep(1.0)
             st = c.status()
-            assert st["model"] == "synthetic" and st["hop"] == 1024
+            assert st["model"] == "synthetic" and st["hop"] == 1024 and st["failed_hops"] == 0
             rms_db, _ = c.meter()
             assert rms_db > -60.0  # still sounding
         assert "n_fft 512" in d.stderr()
