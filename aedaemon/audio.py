@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
 import subprocess
 import sys
@@ -90,8 +91,6 @@ class AudioOutput:
         size = ring_size(2 * (self.max_ahead + self.hop + 2 * self.block) + 4096)
         self._memfd = os.memfd_create("aedaemon-ring", 0)
         os.ftruncate(self._memfd, buffer_bytes(size))
-        import mmap
-
         self._mem = mmap.mmap(self._memfd, buffer_bytes(size))
         self.ring = Ring(size, memoryview(self._mem))
         self.ring.set_stamp(0, time.monotonic())
@@ -112,7 +111,6 @@ class AudioOutput:
         # (root, CAP_SYS_NICE or LimitRTPRIO); 0 = leave the scheduling alone
         self.rt_priority = int(rt_priority)
         self.rt_callback: Optional[bool] = None  # None: not tried yet
-        self.dead = False  # set by close() when the device side could not be closed
         self.rt_render: Optional[bool] = None
 
     # -- counters and the clock: in the ring's header, written by whoever consumes the ring
@@ -281,6 +279,12 @@ class AudioOutput:
         if self._render_thread is not None:
             self._render_thread.join(timeout=1.0)
         self._stop_soft_clock()
+        self._close_memfd()
+
+    def _close_memfd(self) -> None:
+        fd, self._memfd = self._memfd, -1
+        if fd >= 0:
+            os.close(fd)  # the mapping stays valid; a device process has its own descriptor
 
     def describe(self) -> str:
         return self.kind
@@ -453,10 +457,11 @@ class PortAudioOutput(AudioOutput):
     def close(self) -> None:
         """Stop rendering and the device process (killed if it does not stop within a second:
         PortAudio can hang for good on a device that vanished)."""
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=1.0)  # no new device process from here on
         super().close()
         child, self._child = self._child, None
-        if self._supervisor is not None:
-            self._supervisor.join(timeout=1.0)
         if child is not None:
             try:
                 child.stdin.write("stop\n")

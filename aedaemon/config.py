@@ -60,11 +60,13 @@ class Config(BaseModel):
         "PortAudio has no usable device)")
     device: Optional[Union[int, str]] = Field(None, description="output device index or (part of its) name")
     block: int = Field(256, ge=16, le=8192, description="audio block (frames per callback)")
-    hop: Optional[int] = Field(None, ge=16, le=16384, description="synthesis hop; default: the model's")
+    hop: Optional[int] = Field(None, ge=16, le=16384, description="synthesis hop; default 256 (5.8 ms: "
+                               "low control latency), or the model's hop when smaller")
     render_ahead: Optional[int] = Field(
         None, ge=0, le=65536,
-        description="samples kept rendered beyond one block (default: one block with real-time scheduling, "
-        "else one hop); lower = less control latency, more risk of underflow",
+        description="render margin in samples: each hop is rendered this long before the device needs it "
+        "(default: 132 = 3 ms with real-time scheduling, else one hop; widened after an underrun); "
+        "lower = less control latency, more risk of underflow",
     )
     rt_priority: int = Field(
         70, ge=0, le=99,

@@ -177,7 +177,7 @@ class Daemon:
         """Bring everything up. The order matters for what an operator reads when start fails:
         the port and the state folder are claimed first, so a second daemon's refusal is the
         first and only thing it says (nothing restored, no audio opened)."""
-        from .engine import Engine
+        from .engine import Engine, live_hop
 
         cfg = self.cfg
         sys.setswitchinterval(cfg.switch_interval)
@@ -187,7 +187,8 @@ class Daemon:
         last = None if fresh else self.presets.load_last()
         bundle = self._load_model(last)
         try:
-            self.engine = Engine(bundle, hop=cfg.hop, phase=cfg.phase)
+            hop = cfg.hop if cfg.hop is not None else live_hop(bundle.meta.n_fft, bundle.meta.hop)
+            self.engine = Engine(bundle, hop=hop, phase=cfg.phase)
         except ValueError as exc:
             raise AedaemonError(str(exc)) from None
         self.engine.schedule_budget = self.budget  # protocol.at_time counts what waits (max_scheduled)

@@ -225,6 +225,17 @@ def check_hop(n_fft: int, hop: int, name: str = "hop") -> None:
         raise ParameterError(f"{name} {hop} is too large for n_fft {n_fft}: overlap-add cannot rebuild the sound (use at most {largest})")
 
 
+LIVE_HOP = 256  # the daemon's default synthesis hop: 5.8 ms at 44.1 kHz, low enough to play live
+
+
+def live_hop(n_fft: int, model_hop: int) -> int:
+    """The daemon's default hop for a model: LIVE_HOP, or the model's own hop when that is
+    smaller or LIVE_HOP cannot rebuild its frames (a frame size it does not divide)."""
+    if model_hop <= LIVE_HOP or n_fft % LIVE_HOP or not _reconstructs(n_fft, LIVE_HOP):
+        return model_hop
+    return LIVE_HOP
+
+
 class Engine:
     def __init__(
         self,

@@ -29,7 +29,10 @@ timetagged `--lead` s ahead (`Client.bundle(at=...)`) with `/note 60 127`, and o
 spacing, so onsets fall anywhere within a block and a hop. The onset is
 `sound_analysis.onset()` on the captured signal; the error is heard onset - timetag.
 
-    .ci/jackd && .venv/bin/python benchmarks/bench_onsets_live.py [--notes 20] [--json FILE]
+With `--untimed` each `/note 60 127` is sent at once, without a timetag, as a player plays: the
+"error" is then the control latency as heard (datagram sent → its onset), from outside.
+
+    .ci/jackd && .venv/bin/python benchmarks/bench_onsets_live.py [--notes 20] [--untimed] [--json FILE]
 """
 
 from __future__ import annotations
@@ -323,6 +326,7 @@ class Result:
     playback_latency_frames: int
     daemon_block: int
     hop: int
+    untimed: bool = False  # --untimed: plain /note sent at once; the "error" is the control latency
     notes: list[NoteResult] = field(default_factory=list)
     lost_cycles: int = 0
     capture_overflow: int = 0
@@ -394,7 +398,7 @@ def start_daemon(model_dir: Path, work: Path, extra: list[str]) -> tuple[subproc
 
 
 def measure(model_dir: Path, notes: int = 20, lead: float = 0.2, dur: float = 0.25, gap: float = 0.35,
-            extra: Optional[list[str]] = None, seed: int = 9) -> Result:
+            extra: Optional[list[str]] = None, seed: int = 9, untimed: bool = False) -> Result:
     subprocess.run([str(REPO / ".ci" / "jackd")], check=True, timeout=60)
     work = Path(tempfile.mkdtemp(prefix="aedaemon-onsets-"))
     rng = np.random.default_rng(seed)
@@ -428,13 +432,21 @@ def measure(model_dir: Path, notes: int = 20, lead: float = 0.2, dur: float = 0.
                 time.sleep(gap)
                 u2m.append(unix_minus_mono(11))
                 under0 = int(c.status()["underflows"])
-                # irregular wall-clock instants: anywhere within a block and a hop
-                at = time.time() + lead + float(rng.uniform(0.0, 0.05))
-                sent.append(time.monotonic())
-                with c.bundle(at=at) as b:
-                    b.note(60, 127)
-                with c.bundle(at=at + dur) as b:
-                    b.note_off(60)
+                if untimed:  # as a player does: the note now; its onset as heard is the latency
+                    time.sleep(float(rng.uniform(0.0, 0.05)))  # anywhere within a block and a hop
+                    sent.append(time.monotonic())
+                    at = time.time()
+                    c.note(60, 127)
+                    with c.bundle(at=at + dur) as b:
+                        b.note_off(60)
+                else:
+                    # irregular wall-clock instants: anywhere within a block and a hop
+                    at = time.time() + lead + float(rng.uniform(0.0, 0.05))
+                    sent.append(time.monotonic())
+                    with c.bundle(at=at) as b:
+                        b.note(60, 127)
+                    with c.bundle(at=at + dur) as b:
+                        b.note_off(60)
                 requested.append(at)
                 time.sleep(max(0.0, at + dur - time.time()) + 0.05)
                 daemon_xrun.append(int(c.status()["underflows"]) != under0)
@@ -443,7 +455,7 @@ def measure(model_dir: Path, notes: int = 20, lead: float = 0.2, dur: float = 0.
             st1 = c.status()
         table = cap.table()
         res = Result(sample_rate=sr, block_jack=clock.buffer_size, playback_latency_frames=lp[1],
-                     daemon_block=int(st["block"]), hop=int(st["hop"]))
+                     daemon_block=int(st["block"]), hop=int(st["hop"]), untimed=untimed)
         res.underflows = int(st1["underflows"])
         res.late_bundles = int(st1["late_bundles"])
     finally:
@@ -459,7 +471,8 @@ def measure(model_dir: Path, notes: int = 20, lead: float = 0.2, dur: float = 0.
         clock.close()
     res.capture_overflow = cap.overflow
     res.capture_status = cap.status_flags
-    analyse(res, Mapping(table, sr), cap.audio[: cap.n], requested, statistics.median(u2m), lead, dur, daemon_xrun, sent)
+    analyse(res, Mapping(table, sr), cap.audio[: cap.n], requested, statistics.median(u2m), 0.0 if untimed else lead,
+            dur, daemon_xrun, sent)
     return res
 
 
@@ -549,7 +562,17 @@ def report(res: Result) -> str:
         f"daemon underflows {res.underflows}, "
         f"late bundles {res.late_bundles}; max |x| before an onset {max((n.silence_peak for n in res.notes), default=0):.2g}",
     ]
-    if e:
+    if e and res.untimed:
+        lines += [
+            f"control latency as heard, untimed /note 60 127 from silence (datagram sent -> its onset at "
+            f"system:playback + the rig's declared playback latency): median {e['median']:.2f} ms, p95 "
+            f"{float(np.percentile(res.heard(), 95)):.2f}, min {e['min']:.2f}, max {e['max']:.2f} ms",
+            f"the same at the JACK graph (the daemon's port buffer, before the dummy driver's "
+            f"{res.playback_latency_frames * 1000.0 / sr:.1f} ms): median {g['median']:.2f} ms, "
+            f"p95 {float(np.percentile([n.graph_error_ms for n in res.notes if n.graph_error_ms is not None and not n.xrun], 95)):.2f}, "
+            f"min {g['min']:.2f}, max {g['max']:.2f} ms",
+        ]
+    elif e:
         lines += [
             f"onset error as heard (timetag -> sample at system:playback + its latency): median {e['median']:+.3f} ms, "
             f"min {e['min']:+.3f}, max {e['max']:+.3f}, spread {e['spread']:.3f} ms, max |e - median| "
@@ -573,8 +596,10 @@ def main() -> int:
     ap.add_argument("--lead", type=float, default=0.2, help="seconds ahead each bundle is sent")
     ap.add_argument("--model", default=str(REPO / "models" / "default"))
     ap.add_argument("--json", default=None, help="write the figures and every note here")
+    ap.add_argument("--untimed", action="store_true",
+                    help="send each /note at once (no timetag): measures the control latency as heard")
     args, extra = ap.parse_known_args()
-    res = measure(Path(args.model).resolve(), notes=args.notes, lead=args.lead, extra=extra)
+    res = measure(Path(args.model).resolve(), notes=args.notes, lead=args.lead, extra=extra, untimed=args.untimed)
     print(report(res))
     if args.json:
         Path(args.json).write_text(json.dumps(asdict(res), indent=1))

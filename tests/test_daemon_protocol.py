@@ -23,7 +23,8 @@ def test_status_and_version(c, daemon):
     assert list(st) == ["playing", "model", "sample_rate", "block", "hop", "cpu_load", "underflows",
                         "late_bundles", "dropped_packets", "clients", "uptime", "midi_messages", "audio",
                         "failed_hops"]
-    assert st["model"] == "synthetic" and st["sample_rate"] == 44100.0 and st["block"] == 256 and st["hop"] == 1024
+    # hop: the daemon's live default, 256 (the model's own is 1024)
+    assert st["model"] == "synthetic" and st["sample_rate"] == 44100.0 and st["block"] == 256 and st["hop"] == 256
     assert isinstance(st["cpu_load"], float) and st["uptime"] > 0 and st["clients"] >= 1
     assert st["midi_messages"] == 0  # extension (appended): MIDI is off here
     assert st["audio"] == "ok" and st["failed_hops"] == 0  # extensions: the device is playing

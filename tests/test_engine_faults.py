@@ -114,21 +114,33 @@ def test_daemon_starts_from_a_last_state_with_infinity_and_keeps_it_finite(tmp_p
         assert d.alive()
 
 
-def test_sighup_onto_a_model_the_hop_cannot_serve_keeps_sounding(tmp_path, models_dir):
+def test_sighup_onto_a_model_the_hop_cannot_serve_keeps_sounding(tmp_path):
     from daemon_harness import Daemon
 
-    make_synthetic_bundle(models_dir / "tiny512", name="tiny512", n_fft=512, hop=128)
+    models = tmp_path / "models"
+    make_synthetic_bundle(models / "synthetic", name="synthetic")
+    make_synthetic_bundle(models / "tiny256", name="tiny256", n_fft=256, hop=64)  # the stream's 256 cannot
     cfg = tmp_path / "aedaemon.toml"
     cfg.write_text('model = "synthetic"\n')
-    with Daemon(tmp_path, models_dir, "--fresh", config=cfg, model=None) as d:  # the model from the file
+    with Daemon(tmp_path, models, "--fresh", config=cfg, model=None) as d:  # the model from the file
         with Client(port=d.port, timeout=3.0) as c:
             c.play()
             c.sync()
-            cfg.write_text('model = "tiny512"\n')
+            assert c.status()["hop"] == 256  # the daemon's default hop
+            cfg.write_text('model = "tiny256"\n')
             d.proc.send_signal(signal.SIGHUP)
             time.sleep(1.0)
             st = c.status()
-            assert st["model"] == "synthetic" and st["hop"] == 1024 and st["failed_hops"] == 0
+            assert st["model"] == "synthetic" and st["hop"] == 256 and st["failed_hops"] == 0
             rms_db, _ = c.meter()
             assert rms_db > -60.0  # still sounding
-        assert "n_fft 512" in d.stderr()
+        assert "n_fft 256" in d.stderr()
+
+
+def test_the_live_default_hop():
+    from aedaemon.engine import live_hop
+
+    assert live_hop(4096, 1024) == 256  # the shipped model: 5.8 ms frames live
+    assert live_hop(512, 128) == 128  # a model whose own hop is smaller keeps it
+    assert live_hop(256, 64) == 64
+    assert live_hop(3000, 750) == 750  # 256 does not divide its frame: the model's hop
