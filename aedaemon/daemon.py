@@ -44,6 +44,9 @@ STOP_FADE_SECONDS = 0.06
 # file and model operations one packet may ask for (a bundle of 1,900 /preset/save held the
 # network thread for 1.2 s); the rest of the packet's are refused
 MAX_SESSION_PER_PACKET = 16
+# a UDP subscriber is dropped once ICMP errors for it have gone on for this long (a port that
+# starts listening a moment after subscribing, liblo's oscdump, Max's [udpreceive], is kept)
+UNREACHABLE_FOR = 2.0
 SESSION_QUEUE = 256  # file and model operations waiting for the session thread
 _SESSION_ADDRESSES = frozenset({"/preset/save", "/preset/load", "/preset/delete", "/preset/list", "/model/load",
                                 "/model/list", "/record/start", "/record/stop"})
@@ -120,6 +123,7 @@ class Daemon:
         self._sub_lock = threading.Lock()
         self._sub_log = RateLimitedLog(log)
         self._dead_log = RateLimitedLog(log)
+        self._unreachable_since: dict[Any, tuple[float, float]] = {}  # addr -> (first, last ICMP error)
         self._fanout = TokenBucket(cfg.max_fanout, max(64.0, cfg.max_fanout / 4.0))
         self.fanout_dropped = 0
         self._fanout_log = RateLimitedLog(log)
@@ -386,14 +390,28 @@ class Daemon:
 
     def _unreachable(self, addr: Any) -> None:
         """An ICMP error (port or host unreachable) for a datagram sent to `addr`: a UDP
-        subscriber there is gone (its program quit, the tablet left): drop it."""
+        subscriber there is gone (its program quit, the tablet left) once the errors have gone on
+        for UNREACHABLE_FOR seconds (a pause of a second between them starts the count again):
+        drop it."""
+        addr = tuple(addr[:2])
+        now = time.monotonic()
+        first, last = self._unreachable_since.get(addr, (now, now))
+        if now - last > 1.0:
+            first = now
+        if len(self._unreachable_since) > 4096:
+            self._unreachable_since.clear()
+        self._unreachable_since[addr] = (first, now)
+        if now - first < UNREACHABLE_FOR:
+            return
+        del self._unreachable_since[addr]
         with self._sub_lock:
-            dead = [p for p in self.subscribers if p.kind == "udp" and tuple(p.addr[:2]) == tuple(addr[:2])]
+            dead = [p for p in self.subscribers if p.kind == "udp" and tuple(p.addr[:2]) == addr]
             for p in dead:
                 del self.subscribers[p]
                 self._sub_owner.pop(p, None)
         for p in dead:
-            self._dead_log(logging.INFO, "subscriber %r is unreachable (ICMP): dropped", p)
+            self._dead_log(logging.INFO, "subscriber %r is unreachable (ICMP errors for %.0f s): dropped",
+                           p, UNREACHABLE_FOR)
 
     # ------------------------------------------------------------------ the session thread
     # File writes and model loads run here, in arrival order, never on the network thread
