@@ -141,6 +141,7 @@ class ModelBundle:
         self.path = path
         self.meta = meta
         self.precision = precision  # which decoder file runs: "float32" or "int8"
+        self.decode_us: dict[str, float] = {}  # precision "auto": what each decoder took here
         self._session = session
         self._latent_in = np.zeros((1, meta.latent_size), dtype=np.float32)
         self._chroma_in = np.zeros((1, CHROMA_SIZE), dtype=np.float32)
@@ -323,7 +324,8 @@ def load_bundle(
     """Load and fully validate a bundle; ModelError with one line on any problem.
 
     precision: "float32" (decoder.onnx, the reference), "int8" (decoder-int8.onnx, weights
-    quantised: about 3× faster to decode) or "auto" (int8 when the bundle has it). The bundle's
+    quantised: about 3× faster to decode on x86-64) or "auto" (both timed on this machine when
+    the bundle has an int8 decoder: int8 when it is clearly faster, else the reference). The bundle's
     `name` is its folder's name (bundle_name), whatever model.json says; `name` overrides that
     for a staging folder validated before it is renamed into place.
     """
@@ -339,11 +341,51 @@ def _load_precision(path: Path, meta: ModelMeta, precision: str, threads: int) -
     chosen, decoder = choose_decoder(path, precision)
     if precision == "auto" and chosen == "int8":
         try:
-            return _load_decoder(path, meta, "int8", decoder, threads)
+            int8 = _load_decoder(path, meta, "int8", decoder, threads)
         except ModelError as exc:  # the reference decoder still plays; say why it is used
             log.warning("%s; using the float32 decoder", exc)
             chosen, decoder = choose_decoder(path, "float32")
+        else:
+            return _faster(int8, _load_decoder(path, meta, "float32", path / DECODER_FILES["float32"], threads))
     return _load_decoder(path, meta, chosen, decoder, threads)
+
+
+AUTO_MARGIN = 0.9  # int8 must decode in under 90 % of float32's time to be chosen over the reference
+
+
+def decode_seconds(bundle: ModelBundle, rounds: int = 5, per_round: int = 6, other: Optional[ModelBundle] = None):
+    """Best per-decode time of `bundle` (and of `other`, interleaved round by round so that a
+    noisy machine slows both alike), on a walk of latents through the control range."""
+    import time
+
+    rng = np.random.default_rng(0)
+    lo, hi = bundle.meta.control_range
+    latents = rng.uniform(lo, hi, (per_round, bundle.meta.latent_size)).astype(np.float32)
+    chroma = np.zeros(CHROMA_SIZE, np.float32)
+    best = [math.inf, math.inf]
+    for _ in range(rounds):
+        for k, b in enumerate((bundle, other)):
+            if b is None:
+                continue
+            for i, latent in enumerate(latents):
+                chroma[:] = 0.0
+                chroma[i % CHROMA_SIZE] = 1.0
+                t = time.perf_counter()
+                b.decode(latent, chroma)
+                best[k] = min(best[k], time.perf_counter() - t)
+    return best[0], best[1]
+
+
+def _faster(int8: ModelBundle, float32: ModelBundle) -> ModelBundle:
+    """precision "auto": time both decoders on this machine and keep the faster (int8 may be
+    slower than float32 on a core without fast int8 dot products, e.g. a Raspberry Pi 4's A72)."""
+    t8, t32 = decode_seconds(int8, other=float32)
+    pick = int8 if t8 < AUTO_MARGIN * t32 else float32
+    for b in (int8, float32):
+        b.decode_us = {"int8": 1e6 * t8, "float32": 1e6 * t32}
+    log.info("precision auto: a decode takes %.0f µs with int8, %.0f µs with float32 here: %s",
+             1e6 * t8, 1e6 * t32, pick.precision)
+    return pick
 
 
 def onnx_session(source: str | Path | bytes, threads: int = 1):
