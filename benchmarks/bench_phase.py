@@ -34,7 +34,8 @@ from aedaemon.dsp.phase import RTPGHI  # noqa: E402
 from aedaemon.dsp.stft import OverlapAdd, hann, stft_magnitude  # noqa: E402
 from aedaemon.model import load_bundle  # noqa: E402
 
-BASELINE = dict(log_floor_db=-100.0, one_sided=False, max_reach=1 << 30, jump=2.0, compensate=False)
+BASELINE = dict(log_floor_db=-100.0, one_sided=False, max_reach=1 << 30, jump=2.0, compensate=False, noise_prom_db=0.0, peak_freq=False,
+                pattern_all=False)
 HELD = 24  # frames per steady tone; SC over frames 8 … HELD-4 (warm-up and edges left out)
 
 

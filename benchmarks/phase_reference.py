@@ -1,6 +1,10 @@
 """Frozen reference: aedaemon/dsp/phase.py as of commit 4c0fc76 (before the call-count tuning),
 classes renamed Ref*. tests/test_phase_equivalence.py and benchmarks/bench_hop_profile.py run
-it next to the live module; do not edit.
+it next to the live module; do not edit, except to follow a deliberate change of the algorithm.
+Changed once since (issue 9, RTPGHI on decoded frames): on a held frame (the first repeat of a
+magnitude frame) RTPGHI gives noise bands and the other bins at their own bin frequency the
+quadrature phase pattern and the noise gain (emitted magnitude), and isolated peaks the
+parabolic frequency — `_held_stages`, the compiled step's loops written out in Python.
 """
 
 from __future__ import annotations
@@ -268,6 +272,15 @@ class RefRTPGHI(_Base, _GradientMixin):
         lobe_cap_db: float = 20.0,
         jump: float = 0.1,
         compensate: bool = True,
+        noise_prom_db: float = 25.0,
+        noise_gain: float = float(np.sqrt(1.5)),
+        noise_held: bool = True,
+        peak_freq: bool = True,
+        noise_run: int = 14,
+        peak_floor_db: float = -60.0,
+        pattern_all: bool = True,
+        peak_min: float = 0.05,
+        hann_curvature: tuple[float, float] = (1.38, 1.52),
     ) -> None:
         """tol_db: bins below tol x max get random phase. log_floor_db: the log-magnitude is
         floored this far below the frame maximum for the gradients (a ReLU-zero bin must not
@@ -315,6 +328,16 @@ class RefRTPGHI(_Base, _GradientMixin):
         self._from_left = np.empty(n, dtype=np.float32)
         self._from_right = np.empty(n, dtype=np.float32)
         self._idx = np.arange(n)
+        self._noise_prom = 10.0 ** (-noise_prom_db / 20.0) if noise_prom_db > 0.0 else 0.0
+        self._noise_gain = float(noise_gain)
+        self._noise_held = bool(noise_held)
+        self._peak_freq = bool(peak_freq)
+        self._noise_run = int(noise_run)
+        self._peak_floor = 10.0 ** (peak_floor_db / 20.0)
+        self._pattern_all = bool(pattern_all)
+        self._peak_min = float(peak_min)
+        self._hann_curv = (float(hann_curvature[0]), float(hann_curvature[1]))
+        self._emit_mag = np.zeros(n)
 
     def reset(self) -> None:
         super().reset()
@@ -336,7 +359,7 @@ class RefRTPGHI(_Base, _GradientMixin):
             # Same frame three times: fgrad is 0, tgrad and the tree are unchanged, so every
             # bin takes its root's time-integrated phase.
             self.phase = self.phase[self._root] + self._tgrad[self._root]
-            return self._scheduled(self._emit(magnitude))
+            return self._scheduled(self._emit(self._emit_mag))
         abrupt = False
         if changed:
             pa = self._prev_power
@@ -380,7 +403,100 @@ class RefRTPGHI(_Base, _GradientMixin):
         self._slog_hist[1] = s_log
         self._top_hist = [self._top_hist[1], self._top]
         self._prev_mag[:] = magnitude
-        return self._scheduled(self._emit(magnitude))
+        return self._scheduled(self._emit(self._emit_mag))
+
+    def _held_stages(self, s: np.ndarray, alive: np.ndarray, root: np.ndarray, new: np.ndarray) -> None:
+        """Noise bands, the other bins at their bin frequency, isolated peaks' frequency (see
+        aedaemon/dsp/_native.c, rtpghi_integrate): on the work set E, in bin order."""
+        n = self.n_bins
+        self._emit_mag[:] = s
+        held = self._steady >= 1 or not self._noise_held
+        near = alive.copy()
+        near[1:] |= alive[:-1]
+        near[:-1] |= alive[1:]
+        E = np.flatnonzero(near)
+        tg, plus, ptg = self._tgrad, self._tgrad_plus, self._prev_tgrad
+        noise = np.zeros(n, dtype=bool)
+        q4 = 0.5 * np.pi
+
+        def pattern_step(v: int, ph: float, state: list) -> float:
+            last, delta = state
+            if last == v - 1:
+                want = new[v - 1] + (0.75 * np.pi if (v - 1) & 1 else -0.25 * np.pi)
+                if delta < 0.0:
+                    q = float(np.rint((ph - want) / q4))
+                    delta = float(np.fmod(q, 4.0))
+                    if delta < 0.0:
+                        delta += 4.0
+                ph = want + delta * q4
+            else:
+                delta = -1.0
+            state[0], state[1] = v, delta
+            return ph
+
+        if self._noise_prom > 0.0 and held:
+            lobe = np.zeros(n, dtype=bool)
+            for v in E:
+                if not alive[v] or v == 0 or v == n - 1 or not (s[v] > s[v - 1] and s[v] >= s[v + 1]):
+                    continue
+                low = float(s[max(v - 4, 0) : min(v + 4, n - 1) + 1].min())
+                if not low <= s[v] * self._noise_prom:
+                    continue
+                lobe[max(v - 2, 0) : min(v + 2, n - 1) + 1] = True
+            # runs of live bins shorter than noise_run are partials
+            i, m = 0, len(E)
+            while i < m:
+                j = i
+                while j < m and alive[E[j]] and (j == i or E[j] == E[j - 1] + 1):
+                    j += 1
+                if j == i:
+                    i += 1
+                    continue
+                if j - i < self._noise_run:
+                    lobe[E[i:j]] = True
+                i = j
+            state = [-2, -1.0]
+            for v in E:
+                if not alive[v] or lobe[v]:
+                    continue
+                root[v] = v
+                tg[v] = plus[v]
+                ph = self.phase[v] + 0.5 * (ptg[v] + tg[v])
+                new[v] = pattern_step(v, ph, state)
+                self._emit_mag[v] = s[v] * self._noise_gain
+                noise[v] = True
+        if held and self._pattern_all:
+            state = [-2, -1.0]
+            for v in E:
+                if root[v] != v or tg[v] != plus[v] or not alive[v] or noise[v]:
+                    continue
+                if 0 < v < n - 1 and s[v] > s[v - 1] and s[v] >= s[v + 1]:
+                    continue
+                new[v] = pattern_step(v, new[v], state)
+                self._emit_mag[v] = s[v] * self._noise_gain
+                noise[v] = True
+        if held and self._peak_freq:
+            step = plus[1] - plus[0]
+            for v in E:
+                if v == 0 or v == n - 1 or root[v] != v or not alive[v] or noise[v]:
+                    continue
+                a, c, g = s[v - 1], s[v], s[v + 1]
+                if not (c > a and c >= g):
+                    continue
+                if (v >= 2 and root[v - 2] == v - 2 and s[v - 2] > s[max(v - 3, 0)] and s[v - 2] >= a) or (
+                    v + 2 < n and root[v + 2] == v + 2 and s[v + 2] > g and (v + 3 >= n or s[v + 2] >= s[v + 3])
+                ):
+                    continue
+                fl = c * self._peak_floor
+                la, lc, lg = np.log(a if a > fl else fl), np.log(c), np.log(g if g > fl else fl)
+                den = (la - 2.0 * lc) + lg
+                if not den < 0.0:
+                    continue
+                if -self._hann_curv[1] <= den <= -self._hann_curv[0]:
+                    continue
+                t = plus[v] + step * (0.5 * (la - lg) / den)
+                if abs(t - tg[v]) > step * self._peak_min:
+                    tg[v] = t
 
     def _integrate(self, s: np.ndarray) -> None:
         n = self.n_bins
@@ -457,6 +573,7 @@ class RefRTPGHI(_Base, _GradientMixin):
             root[far] = far
             self._tgrad[far] = self._tgrad_plus[far]
             new[far] = self.phase[far] + 0.5 * (self._prev_tgrad[far] + self._tgrad[far])
+        self._held_stages(s, alive, root, new)
         self.phase = new
         self._root = root
 

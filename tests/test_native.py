@@ -29,7 +29,8 @@ N = N_FFT // 2 + 1
 def _rtpghi_args(p: RTPGHI, mag: np.ndarray) -> list:
     return [
         mag, p.phase, p._tgrad, p._prev_tgrad, p._tgrad_plus, p._slog3, p._prev_mag, p._fgrad, p._root,
-        p._random, p._lobe_table, p._scratch32, p._scratch64, p._scratch_i, p._flags, p._state, p._params, True,
+        p._random, p._lobe_table, p._scratch32, p._scratch64, p._scratch_i, p._flags, p._state, p._params,
+        p._emit_mag, True,
     ]
 
 

@@ -140,15 +140,18 @@ def test_float32_frames_are_widened(method: str) -> None:
 
 
 def test_rtpghi_variants_match_reference() -> None:
-    """The non-default options (centred gradient, no broad-run rule, no jump handling)."""
+    """The non-default options (centred gradient, no broad-run rule, no jump handling, no
+    held-frame stages, the held-frame stages on every frame), held frames included."""
     seq = SEQUENCES[0][:20] + SEQUENCES[-1]
     for kw in (
         dict(log_floor_db=-100.0, one_sided=False, max_reach=1 << 30, jump=2.0, compensate=False),
         dict(lobe=0.0, fgrad_clip=0.0),
+        dict(noise_prom_db=0.0, peak_freq=False, pattern_all=False),
+        dict(noise_held=False, noise_run=4, noise_prom_db=15.0),
     ):
         a = live.RTPGHI(N_FFT, HOP, seed=2, **kw)
         b = ref.RefRTPGHI(N_FFT, HOP, seed=2, **kw)
-        _play(a, b, seq, [0] * len(seq))
+        _play(a, b, seq, [k % 3 for k in range(len(seq))])
 
 
 # ---- engine level: the engine with the optimised phase and bookkeeping against the engine as

@@ -320,11 +320,14 @@ static PyObject *canne_next(PyObject *self, PyObject *const *args, Py_ssize_t na
 
 /* ---- RTPGHI --------------------------------------------------------------------------- */
 
-enum { RP_TMUL, RP_FMUL, RP_FLOOR, RP_CURV, RP_ONE_SIDED, RP_TOL, RP_REACH, RP_LOBE, RP_FCLIP, RP_JUMP, RP_N };
+enum { RP_TMUL, RP_FMUL, RP_FLOOR, RP_CURV, RP_ONE_SIDED, RP_TOL, RP_REACH, RP_LOBE, RP_FCLIP, RP_JUMP, RP_NOISE_PROM,
+       RP_NOISE_GAIN, RP_NOISE_HELD, RP_PEAK_FREQ, RP_NOISE_RUN, RP_PEAK_FLOOR, RP_PATTERN_ALL, RP_PEAK_MIN, RP_HANN_LO, RP_HANN_HI, RP_N };
 enum { RS_POWER, RS_TOP0, RS_TOP1, RS_TOP, RS_RANDOM_AT, RS_STEADY, RS_PREV_TOP, RS_N };
 
 #define RIGHT_BIT 4 /* bit 0: alive */
 #define LEFT_BIT 2
+#define LOBE_BIT 8
+#define NOISE_BIT 16 /* a noise-band bin (or another bin at its bin frequency) of a held frame */
 
 /* The propagation of phase.RTPGHI._integrate: the heap order is the bottleneck path value of
  * two scans (left-to-right and right-to-left, float32), each bin takes its phase from its root
@@ -343,7 +346,7 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
                              const double *random, Py_ssize_t n_random, const double *lobe_table, float *seed,
                              float *expand, float *reach, double *ph_r, double *up, double *down,
                              double *new_phase, int64_t *E, int64_t *anchor_r, uint8_t *flags, double *state,
-                             const double *par, double top)
+                             const double *par, double top, double *emit_mag)
 {
     const float NEG = -INFINITY;
     double tol = top * par[RP_TOL];
@@ -460,24 +463,139 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
         tg[v] = plus[v];
         new_phase[v] = phase[v] + 0.5 * (ptg[v] + tg[v]);
     }
+    /* noise bands: a live bin off every peaked lobe (a local maximum standing noise_prom above
+     * the lowest bin within 4 of it; its lobe: 2 bins either side) is a bin-centred sinusoid
+     * of its own, and along a run of such bins the phases follow the quadrature pattern:
+     * neighbours differ by -pi/4 after an even bin, 3pi/4 after an odd one, plus the run's
+     * offset (a multiple of pi/2, chosen at the run's second bin nearest to the phase it had).
+     * Each bin's leakage into its neighbours (half its amplitude, the Hann kernel) then adds to
+     * a magnitude that is the same in every frame, instead of beating at the bin spacing; the
+     * sinusoids keep 2/3 of the amplitude at their own bin, so noise-band bins are emitted
+     * noise_gain (sqrt 1.5) louder (emit_mag), which brings a flat band back to its level. */
+    memcpy(emit_mag, s, n * sizeof(double));
+    double prom = par[RP_NOISE_PROM];
+    int held = state[RS_STEADY] >= 1.0 || par[RP_NOISE_HELD] == 0.0;
+    if (prom > 0.0 && held) {
+        for (Py_ssize_t i = 0; i < m; i++) {
+            Py_ssize_t v = E[i];
+            if (!(flags[v] & 1) || v == 0 || v == n - 1 || !(s[v] > s[v - 1] && s[v] >= s[v + 1])) continue;
+            Py_ssize_t lo = v >= 4 ? v - 4 : 0, hi = v + 4 < n ? v + 4 : n - 1;
+            double low = s[v];
+            for (Py_ssize_t k = lo; k <= hi; k++) low = s[k] < low ? s[k] : low;
+            if (!(low <= s[v] * prom)) continue;
+            Py_ssize_t a = v >= 2 ? v - 2 : 0, z = v + 2 < n ? v + 2 : n - 1;
+            for (Py_ssize_t k = a; k <= z; k++) flags[k] |= LOBE_BIT;
+        }
+        /* ... in a run of live bins at least noise_run long (the short runs between the
+         * decoder's exact zeros are partials, however ragged) */
+        Py_ssize_t run_min = (Py_ssize_t)par[RP_NOISE_RUN];
+        for (Py_ssize_t i = 0; i < m;) {
+            Py_ssize_t j = i;
+            while (j < m && (flags[E[j]] & 1) && (j == i || E[j] == E[j - 1] + 1)) j++;
+            if (j == i) { i++; continue; }
+            if (j - i < run_min)
+                for (Py_ssize_t k = i; k < j; k++) flags[E[k]] |= LOBE_BIT;
+            i = j;
+        }
+        double gain = par[RP_NOISE_GAIN];
+        Py_ssize_t last = -2;
+        double delta = -1.0;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            Py_ssize_t v = E[i];
+            if (!(flags[v] & 1) || (flags[v] & LOBE_BIT)) continue;
+            root[v] = v;
+            tg[v] = plus[v];
+            double ph = phase[v] + 0.5 * (ptg[v] + tg[v]);
+            if (last == v - 1) {
+                double want = new_phase[v - 1] + (((v - 1) & 1) ? 0.75 * M_PI : -0.25 * M_PI);
+                if (delta < 0.0) {
+                    double q = rint((ph - want) / (0.5 * M_PI));
+                    delta = fmod(q, 4.0);
+                    if (delta < 0.0) delta += 4.0;
+                }
+                ph = want + delta * (0.5 * M_PI);
+            } else {
+                delta = -1.0;
+            }
+            last = v;
+            new_phase[v] = ph;
+            emit_mag[v] = s[v] * gain;
+            flags[v] |= NOISE_BIT;
+        }
+    }
+    /* the other bins at their own bin frequency on a held frame (made their own roots by the
+     * broad-run rule; not a peak): the same quadrature pattern along their runs, and the same
+     * gain */
+    if (held && par[RP_PATTERN_ALL] != 0.0) {
+        Py_ssize_t last = -2;
+        double delta = -1.0;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            Py_ssize_t v = E[i];
+            if (root[v] != v || tg[v] != plus[v] || (flags[v] & (1 | NOISE_BIT)) != 1) continue;
+            if (v > 0 && v < n - 1 && s[v] > s[v - 1] && s[v] >= s[v + 1]) continue;
+            double ph = new_phase[v];
+            if (last == v - 1) {
+                double want = new_phase[v - 1] + (((v - 1) & 1) ? 0.75 * M_PI : -0.25 * M_PI);
+                if (delta < 0.0) {
+                    double q = rint((ph - want) / (0.5 * M_PI));
+                    delta = fmod(q, 4.0);
+                    if (delta < 0.0) delta += 4.0;
+                }
+                new_phase[v] = want + delta * (0.5 * M_PI);
+            } else {
+                delta = -1.0;
+            }
+            last = v;
+            emit_mag[v] = s[v] * par[RP_NOISE_GAIN];
+            flags[v] |= NOISE_BIT;
+        }
+    }
+    /* a held frame's partials: each peak that roots its lobe runs on at the frequency of the
+     * parabola through the log magnitudes of its bin and its neighbours (floored 60 dB below
+     * it) instead of the Gaussian-slope estimate, which decoded lobes (flatter or skewed, not
+     * Gaussian) bias by up to a few tenths of a bin; the lobe follows it (steady path) */
+    if (held && par[RP_PEAK_FREQ] != 0.0) {
+        double step = plus[1] - plus[0];
+        for (Py_ssize_t i = 0; i < m; i++) {
+            Py_ssize_t v = E[i];
+            if (v == 0 || v == n - 1 || root[v] != v || (flags[v] & (1 | NOISE_BIT)) != 1) continue;
+            double a = s[v - 1], c = s[v], g = s[v + 1];
+            if (!(c > a && c >= g)) continue;
+            /* a peak with another within 2 bins (a lobe with two maxima) keeps its estimate */
+            if ((v >= 2 && root[v - 2] == v - 2 && s[v - 2] > s[v - 3 >= 0 ? v - 3 : 0] && s[v - 2] >= a) ||
+                (v + 2 < n && root[v + 2] == v + 2 && s[v + 2] > g && (v + 3 >= n || s[v + 2] >= s[v + 3])))
+                continue;
+            double fl = c * par[RP_PEAK_FLOOR];
+            double la = log(a > fl ? a : fl), lc = log(c), lg = log(g > fl ? g : fl);
+            double den = (la - 2.0 * lc) + lg;
+            if (!(den < 0.0)) continue;
+            /* a lobe as curved as a Hann main lobe (an exact sinusoid's: the slope estimate is
+             * good there) and a refit within peak_min of a bin keep the estimate */
+            if (den <= -par[RP_HANN_LO] && den >= -par[RP_HANN_HI]) continue;
+            double t = plus[v] + step * (0.5 * (la - lg) / den);
+            if (fabs(t - tg[v]) > step * par[RP_PEAK_MIN]) tg[v] = t;
+        }
+    }
     memcpy(phase, new_phase, n * sizeof(double));
 }
 
 /* rtpghi_next(magnitude, phase, tgrad, prev_tgrad, tgrad_plus, slog3, prev_mag, fgrad, root,
  *             random, lobe_table, scratch_f32, scratch_f64, scratch_i64, flags, state, params,
- *             changed) -> the magnitude distance u of an abrupt change, else None.
+ *             emit_mag, changed) -> the magnitude distance u of an abrupt change, else None.
+ * emit_mag: the magnitude to emit (the frame, noise-band bins noise_gain louder); kept while
+ * the frame is held.
  * slog3: log s at n-2, n-1, n (3 rows); scratch_f32: 3n; scratch_f64: 4n; scratch_i64: 2n. */
 static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     static const char *fn = "rtpghi_next";
-    if (check_nargs(fn, nargs, 18) < 0) return NULL;
+    if (check_nargs(fn, nargs, 19) < 0) return NULL;
     Py_ssize_t n = f64_len(fn, args[0], "magnitude");
     if (n < 0) return NULL;
     if (n < 2) {
         PyErr_Format(PyExc_ValueError, "%s: the frame needs at least 2 bins", fn);
         return NULL;
     }
-    int changed = PyObject_IsTrue(args[17]);
+    int changed = PyObject_IsTrue(args[18]);
     if (changed < 0) return NULL;
     const spec_t spec[] = {
         {"magnitude", F64, n, 0},   {"phase", F64, n, 1},         {"tgrad", F64, n, 1},
@@ -485,10 +603,10 @@ static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t n
         {"prev_mag", F64, n, 1},    {"fgrad", F64, n, 1},         {"root", I64, n, 1},
         {"random", F64, -1, 0},     {"lobe_table", F64, n + 1, 0}, {"scratch_f32", F32, 3 * n, 1},
         {"scratch_f64", F64, 4 * n, 1}, {"scratch_i64", I64, 2 * n, 1}, {"flags", U8, n, 1},
-        {"state", F64, RS_N, 1},    {"params", F64, RP_N, 0},
+        {"state", F64, RS_N, 1},    {"params", F64, RP_N, 0},  {"emit_mag", F64, n, 1},
     };
     bufs_t b;
-    if (get_bufs(fn, args, spec, 17, &b) < 0) return NULL;
+    if (get_bufs(fn, args, spec, 18, &b) < 0) return NULL;
     Py_ssize_t n_random = b.v[9].len / 8;
     if (n_random <= n) {
         release(&b);
@@ -562,7 +680,7 @@ static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t n
     double itop = py_max(py_max(top, state[RS_PREV_TOP]), 1e-30);
     rtpghi_integrate(n, mag, pm, phase, tg, ptg, plus, fg, slog, h0, h1, lf, root, random, n_random, lobe_table,
                      s32, s32 + n, s32 + 2 * n, sf, sf + n, sf + 2 * n, sf + 3 * n, si, si + n, flags, state, par,
-                     itop);
+                     itop, D(17));
     memcpy(h0, h1, n * sizeof(double));
     memcpy(h1, slog, n * sizeof(double));
     state[RS_TOP0] = state[RS_TOP1];
