@@ -47,6 +47,7 @@ MAX_SESSION_PER_PACKET = 16
 # a UDP subscriber is dropped once ICMP errors for it have gone on for this long (a port that
 # starts listening a moment after subscribing, liblo's oscdump, Max's [udpreceive], is kept)
 UNREACHABLE_FOR = 2.0
+UNREACHABLE_PAUSE = 5.0  # a pause this long between errors starts the count again (LAN ICMP: ~1/s)
 SESSION_QUEUE = 256  # file and model operations waiting for the session thread
 _SESSION_ADDRESSES = frozenset({"/preset/save", "/preset/load", "/preset/delete", "/preset/list", "/model/load",
                                 "/model/list", "/record/start", "/record/stop"})
@@ -123,6 +124,7 @@ class Daemon:
         self._sub_lock = threading.Lock()
         self._sub_log = RateLimitedLog(log)
         self._dead_log = RateLimitedLog(log)
+        self._evict_log = RateLimitedLog(log)
         self._unreachable_since: dict[Any, tuple[float, float]] = {}  # addr -> (first, last ICMP error)
         self._fanout = TokenBucket(cfg.max_fanout, max(64.0, cfg.max_fanout / 4.0))
         self.fanout_dropped = 0
@@ -207,9 +209,13 @@ class Daemon:
         self.recorder = Recorder(cfg.recordings_dir, self.engine.sample_rate)
         engine = self.engine
         self.recorder.clock = lambda: engine.sample_time  # where the tapped hop ends: timed takes
-        self._open_audio()
         if cfg.midi.enabled:
+            # before the audio: opening MIDI clients holds the interpreter for tens of ms (rtmidi
+            # does not release it), which a renderer working just in time cannot spare
             self._start_midi()
+        self._open_audio()
+        if self.midi is not None and hasattr(self.audio, "on_device_back"):
+            self.audio.on_device_back = self.midi.restart_system  # jackd restarted: MIDI too
         self._session_thread = threading.Thread(target=self._session_loop, name="session", daemon=True)
         self._session_thread.start()
         self.server.start()
@@ -391,12 +397,12 @@ class Daemon:
     def _unreachable(self, addr: Any) -> None:
         """An ICMP error (port or host unreachable) for a datagram sent to `addr`: a UDP
         subscriber there is gone (its program quit, the tablet left) once the errors have gone on
-        for UNREACHABLE_FOR seconds (a pause of a second between them starts the count again):
-        drop it."""
+        for UNREACHABLE_FOR seconds (a pause of UNREACHABLE_PAUSE between them starts the count
+        again; a LAN host sends about one ICMP error a second): drop it."""
         addr = tuple(addr[:2])
         now = time.monotonic()
         first, last = self._unreachable_since.get(addr, (now, now))
-        if now - last > 1.0:
+        if now - last > UNREACHABLE_PAUSE:
             first = now
         if len(self._unreachable_since) > 4096:
             self._unreachable_since.clear()
@@ -683,7 +689,7 @@ class Daemon:
         silent = now - self._last_sign_of_life(oldest, heard)
         del self.subscribers[oldest]
         self._sub_owner.pop(oldest, None)
-        self._sub_log(logging.INFO, "subscribers full (%d): %r (no renewal for %.0f s) gives way to %r",
+        self._evict_log(logging.INFO, "subscribers full (%d): %r (no renewal for %.0f s) gives way to %r",
                       self.cfg.max_subscribers, oldest, silent, newcomer)
 
     def sync(self, source: Any, n: int) -> None:

@@ -183,6 +183,62 @@ def test_sighup_to_an_empty_allow_keeps_the_lan_allowlist(tmp_path, models_dir, 
         assert d.stop() == 0
 
 
+def _lan_subscribe(c_ns: str, host: str, port: int) -> tuple[socket.socket, str]:
+    """A UDP socket of the client host (bound to `host`) that sends /notify 1: (it, the reply)."""
+    def sub() -> tuple[socket.socket, str]:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((host, 0))
+        s.settimeout(1.0)
+        s.sendto(encode_message("/notify", [1]), ("10.9.9.1", port))
+        while True:
+            m = parse_packet(s.recv(4000))[0]
+            if m.address in ("/done", "/fail"):
+                return s, m.address
+
+    return _in_netns(c_ns, sub)
+
+
+def test_lan_subscribers_that_are_gone_are_dropped(tmp_path, models_dir, lan):
+    """Over a LAN: a program that quit (its host answers ICMP port unreachable) loses its
+    subscription within about 2 s; a host that left the network says nothing (its neighbour
+    entry stays valid for half a minute), so its subscription gives way once it has been silent
+    for subscriber_timeout (here 3 s). max_subscribers = 1: each time a newcomer wants the place."""
+    d_ns, c_ns = lan
+    cfg = _cfg(tmp_path, 'listen = "0.0.0.0"\nallow = ["10.9.9.0/24"]\nmax_subscribers = 1\n'
+                         'subscriber_timeout = 3\n')
+    d = NetnsDaemon(d_ns, tmp_path / "d", models_dir, cfg)
+    try:
+        first, verdict = _lan_subscribe(c_ns, "10.9.9.2", d.port)
+        assert verdict == "/done"
+        second, verdict = _lan_subscribe(c_ns, "10.9.9.2", d.port)
+        assert verdict == "/fail"  # full, and the first is alive
+        second.close()
+        first.close()  # the program quits: its host answers the /meter pushes with ICMP errors
+        deadline = time.monotonic() + 6
+        while (verdict := _lan_subscribe(c_ns, "10.9.9.2", d.port))[1] != "/done":
+            verdict[0].close()
+            assert time.monotonic() < deadline, d.stderr()
+            time.sleep(0.3)
+        third = verdict[0]
+        assert "unreachable (ICMP errors for 2 s): dropped" in d.stderr()
+        # the host leaves the network: its address goes, nothing answers for it any more
+        dev = f"vc{c_ns.rsplit('-', 1)[1]}"
+        third.close()
+        _sh("ip", "-n", c_ns, "addr", "del", "10.9.9.2/24", "dev", dev)
+        _sh("ip", "-n", c_ns, "addr", "add", "10.9.9.3/24", "dev", dev)  # another host, the newcomer
+        t_left = time.monotonic()
+        while (verdict := _lan_subscribe(c_ns, "10.9.9.3", d.port))[1] != "/done":
+            verdict[0].close()
+            assert time.monotonic() < t_left + 5, d.stderr()
+            time.sleep(0.3)
+        verdict[0].close()
+        assert time.monotonic() - t_left > 2.0  # not before it was silent for subscriber_timeout
+        assert re.search(r"udp:10\.9\.9\.2:\d+ \(no renewal for \d s\) gives way to udp:10\.9\.9\.3", d.stderr()), \
+            d.stderr()
+    finally:
+        assert d.stop() == 0
+
+
 # ---- 8: the schedule is bounded --------------------------------------------------------
 
 def test_a_timetag_past_the_horizon_is_refused(tmp_path, models_dir):

@@ -215,10 +215,11 @@ def test_sigterm_is_prompt_and_the_logged_time_is_true(tmp_path, models_dir):
     d = Daemon(tmp_path, models_dir, "--fresh", audio="null")
     with Client(port=d.port) as c:
         c.play()
-        for i in range(3):  # load both models a few times, save presets: objects to tear down
+        for i in range(6):  # load both models a few times, save presets: objects to tear down
             c.model_load("small" if i % 2 == 0 else "synthetic")
             c.sync()
             c.preset_save(f"p{i}")
+        time.sleep(1.0)
     t0 = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(5) == 0
