@@ -42,6 +42,7 @@ log = logging.getLogger("aedaemon.audio")
 # few hundred µs, but under load the render thread may wait for the GIL (up to the 1 ms switch
 # interval each time the decoder or a NumPy call hands it over) or for a core
 JIT_MARGIN_SAMPLES = 132
+CALM_SECONDS = 60.0  # a margin widened by an underrun narrows again after this long without one
 STALL_SECONDS = 0.5  # no callback for this long: the device is lost
 RETRY_SECONDS = 1.0  # how often a lost device is looked for
 HANDSHAKE_SECONDS = 5.0  # a device process that has not opened its stream by then is given up
@@ -210,16 +211,27 @@ class AudioOutput:
             self.target = self.block + self.ahead
         ring = self.ring
         period = self.block / sr
+        base = self.ahead
         seen_underruns = self.ring_underruns
+        calm_since = time.monotonic()
         while not self._stop.is_set():
             if self.ring_underruns != seen_underruns:
                 seen_underruns = self.ring_underruns
+                calm_since = time.monotonic()
                 if self._auto_ahead and self.ahead < self.max_ahead:
                     # the renderer was late: keep a wider margin (doubling, up to hop + block)
                     self.ahead = min(self.max_ahead, max(2 * self.ahead, JIT_MARGIN_SAMPLES))
                     self.target = self.block + self.ahead
                     log.warning("ring underrun: now rendering %.1f ms before the device needs it",
                                 1000.0 * self.ahead / sr)
+            elif self._auto_ahead and self.ahead > base and time.monotonic() - calm_since > CALM_SECONDS:
+                # a passing cause (a device coming back, MIDI clients reopening) should not cost
+                # latency for good: after a calm minute, halve the margin again (not below base)
+                calm_since = time.monotonic()
+                self.ahead = max(base, self.ahead // 2)
+                self.target = self.block + self.ahead
+                log.info("no underrun for %.0f s: now rendering %.1f ms before the device needs it",
+                         CALM_SECONDS, 1000.0 * self.ahead / sr)
             fill = ring.fill()
             # callbacks come every `period` after the last stamp and each takes a block: the
             # fill covers the next fill // block of them; the one after must find a new hop,
@@ -321,6 +333,9 @@ class PortAudioOutput(AudioOutput):
         self.reopens = 0
         self._child: Optional[subprocess.Popen] = None
         self._supervisor: Optional[threading.Thread] = None
+        # called (from the supervisor thread) when a lost device is back: e.g. the MIDI bridge,
+        # whose JACK clients died with the same server
+        self.on_device_back: Optional[Callable[[], None]] = None
         self._retry_logged = False
         try:
             self._child = self._spawn()
@@ -453,6 +468,11 @@ class PortAudioOutput(AudioOutput):
         self.device_lost_since = None
         self.reopens += 1
         log.info("audio device back after %.1f s: %s", lost, self.describe())
+        if self.on_device_back is not None:
+            try:
+                self.on_device_back()
+            except Exception:  # noqa: BLE001
+                log.exception("after the audio device came back")
 
     def close(self) -> None:
         """Stop rendering and the device process (killed if it does not stop within a second:

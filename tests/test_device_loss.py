@@ -54,8 +54,12 @@ CAPTURE = textwrap.dedent("""
 
 
 class PrivateJack:
+    """A jackd dummy server of our own. Its name is fixed: jackd2's server registry has 8 slots,
+    and the slot of a server killed with SIGKILL is only reclaimed by a server of the same name
+    (a fresh name per run would fill the registry: "Too many servers already active")."""
+
     def __init__(self) -> None:
-        self.name = f"aedloss{os.getpid()}"
+        self.name = "aedaemon-test-private"
         self.env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=self.name,
                         JACK_NO_START_SERVER="1")
         self.proc: subprocess.Popen | None = None
@@ -195,3 +199,57 @@ def test_the_device_process_dies_with_the_daemon(tmp_path, jack, models_dir):
                                  for k in kids), 3.0)
     finally:
         d.kill()
+
+
+CONTROLLER = textwrap.dedent("""
+    import sys, rtmidi
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="nanoKONTROL2")
+    out.open_virtual_port("nanoKONTROL2 SLIDER/KNOB")
+    print("ready", flush=True)
+    for line in sys.stdin:
+        cc, value = map(int, line.split())
+        out.send_message([0xB0, cc, value])
+        print("sent", flush=True)
+""")
+
+
+class Controller:
+    """A virtual nanoKONTROL2 in its own process on the private server (it dies with jackd)."""
+
+    def __init__(self, jack: PrivateJack) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", CONTROLLER], env=jack.env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def cc(self, number: int, value: int) -> None:
+        self.proc.stdin.write(f"{number} {value}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "sent"
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+
+
+def test_the_midi_bridge_comes_back_after_a_jackd_restart(tmp_path, jack, models_dir):
+    cfg = tmp_path / "aedaemon.toml"
+    cfg.write_text('[midi]\nenabled = true\nport = "nanoKONTROL2*"\nmapping = "nanokontrol2"\nbackend = "jack"\n')
+    ctl = Controller(jack)
+    try:
+        with Daemon(tmp_path / "d", models_dir, "--fresh", config=cfg, env={"JACK_DEFAULT_SERVER": jack.name}) as d:
+            with Client(port=d.port, timeout=3.0) as c:
+                wait_for(lambda: "MIDI input connected" in d.stderr(), 5.0)
+                ctl.cc(2, 0)  # fader 3 -> /latent/2 at the bottom of the learned range
+                wait_for(lambda: c.get("/latent/2") == [0.0], 3.0)
+                ctl.close()
+                jack.kill()
+                wait_for(lambda: "audio device lost" in d.stderr(), 3.0)
+                jack.start()
+                ctl = Controller(jack)
+                wait_for(lambda: "audio device back after" in d.stderr(), 3.0)
+                wait_for(lambda: "is back: reconnected" in d.stderr(), 3.0)  # new MIDI clients
+                ctl.cc(2, 127)  # the top of the range: the bridge must be listening again
+                wait_for(lambda: c.get("/latent/2") == [1.0], 5.0)
+            assert d.alive()
+    finally:
+        ctl.close()

@@ -6,6 +6,7 @@ real engine and output ring; the faults are injected where they arrive."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import signal
 import time
@@ -144,3 +145,29 @@ def test_the_live_default_hop():
     assert live_hop(512, 128) == 128  # a model whose own hop is smaller keeps it
     assert live_hop(256, 64) == 64
     assert live_hop(3000, 750) == 750  # 256 does not divide its frame: the model's hop
+
+
+def test_an_underrun_widens_the_render_margin_and_a_calm_spell_narrows_it(bundle, monkeypatch, caplog):
+    import aedaemon.audio as audio
+    from aedaemon.ringbuffer import H_RING_UNDERRUNS
+
+    monkeypatch.setattr(audio, "CALM_SECONDS", 0.3)
+    caplog.set_level(logging.INFO, "aedaemon.audio")
+    out = NullOutput(Engine(bundle, hop=256), block=256)
+    out.start()
+    try:
+        time.sleep(0.1)
+        base = out.ahead
+        out.ring.header[H_RING_UNDERRUNS] += 1  # as the clock counts a short read
+        deadline = time.monotonic() + 1.0
+        while out.ahead == base and time.monotonic() < deadline:
+            time.sleep(0.005)
+        wide = out.ahead
+        assert wide > base
+        deadline = time.monotonic() + 2.0
+        while out.ahead != base and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert out.ahead == base  # back after the calm spell (0.3 s here, a minute by default)
+        assert "ring underrun: now rendering" in caplog.text and "no underrun for" in caplog.text
+    finally:
+        out.close()

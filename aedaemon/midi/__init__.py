@@ -135,6 +135,10 @@ class DaemonMidi:
     def stop(self) -> None:
         self.bridge.stop()
 
+    def restart_system(self) -> None:
+        """The audio/MIDI server (jackd) came back after a loss: new MIDI clients on it."""
+        self.bridge.restart_system()
+
     def reload(self, settings: Any, state_dir: Path | str) -> None:
         """SIGHUP: re-read the mapping (and learned overlay) and the port pattern, live.
 

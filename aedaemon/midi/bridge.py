@@ -259,6 +259,25 @@ class _Endpoint:
         if self.obj is not None:
             self._drop_system()
 
+    def abandon(self) -> None:
+        """The MIDI system went away under us (jackd restarted): forget the client without
+        waiting for it — closing a client of a dead JACK server can block for good — so the next
+        poll creates a new one and reconnects to the port we had."""
+        obj, self.obj = self.obj, None
+        if self.port_name is not None:
+            self.lost_name = self.port_name
+            self.port_name = None
+            self.disconnects += 1
+            self.on_close(self)
+        if obj is not None:
+            def release() -> None:
+                try:
+                    obj.delete()
+                except Exception:  # noqa: BLE001
+                    pass
+
+            threading.Thread(target=release, name="midi-release", daemon=True).start()
+
 
 class MidiBridge:
     """Input (and optional LED output) ports for one Router, kept connected by a poll thread."""
@@ -277,6 +296,7 @@ class MidiBridge:
         self._led_sent: dict[tuple[int, int], int] = {}
         self.leds_sent = 0
         self._kick: Any = None  # JACK: a MidiOut connected to our own input (lone F7s)
+        self._restart = threading.Event()  # restart_system(): new clients at the next poll
         self._kick_lock = threading.Lock()
         self._client_name = client_name
         self.input = _Endpoint("input", pattern, client_name, backend, self._input_opened, self._input_closed)
@@ -314,7 +334,21 @@ class MidiBridge:
     def connected(self) -> bool:
         return self.input.port_name is not None
 
+    def restart_system(self) -> None:
+        """The JACK server was restarted (the audio output saw it go and come back): our rtmidi
+        clients belong to the dead one. Replace them at the next poll, from the poll thread."""
+        self._restart.set()
+
     def _poll_ports(self) -> None:
+        if self._restart.is_set():
+            self._restart.clear()
+            log.warning("MIDI: the MIDI system was restarted; reconnecting with new clients")
+            for ep in (self.input, self.output):
+                if ep is not None:
+                    with ep.lock:
+                        ep.abandon()
+            with self._kick_lock:
+                self._kick = None  # its server is gone too (never closed: it could block)
         try:
             self.input.poll()
             if self.output is not None:
@@ -331,6 +365,9 @@ class MidiBridge:
                 self._poll_ports()
             if self.output is not None and self.output.port_name is not None:
                 self._send_leds()
+            if self._restart.is_set():
+                next_poll = time.monotonic()
+                continue
             self._stop.wait(min(self.led_seconds, max(0.005, next_poll - time.monotonic())))
 
     # ---- input -------------------------------------------------------------------------
