@@ -281,6 +281,7 @@ class RefRTPGHI(_Base, _GradientMixin):
         pattern_all: bool = True,
         peak_min: float = 0.05,
         hann_curvature: tuple[float, float] = (1.38, 1.52),
+        noise_seg: int = 8,
     ) -> None:
         """tol_db: bins below tol x max get random phase. log_floor_db: the log-magnitude is
         floored this far below the frame maximum for the gradients (a ReLU-zero bin must not
@@ -337,6 +338,7 @@ class RefRTPGHI(_Base, _GradientMixin):
         self._pattern_all = bool(pattern_all)
         self._peak_min = float(peak_min)
         self._hann_curv = (float(hann_curvature[0]), float(hann_curvature[1]))
+        self._noise_seg = int(noise_seg)
         self._emit_mag = np.zeros(n)
 
     def reset(self) -> None:
@@ -419,8 +421,10 @@ class RefRTPGHI(_Base, _GradientMixin):
         noise = np.zeros(n, dtype=bool)
         q4 = 0.5 * np.pi
 
+        seg = self._noise_seg
+
         def pattern_step(v: int, ph: float, state: list) -> float:
-            last, delta = state
+            last, delta, count = state
             if last == v - 1:
                 want = new[v - 1] + (0.75 * np.pi if (v - 1) & 1 else -0.25 * np.pi)
                 if delta < 0.0:
@@ -428,10 +432,15 @@ class RefRTPGHI(_Base, _GradientMixin):
                     delta = float(np.fmod(q, 4.0))
                     if delta < 0.0:
                         delta += 4.0
+                    count = 0
+                else:
+                    count += 1
+                    if seg > 0 and count % seg == 0:
+                        delta = float(np.fmod(delta + 1.0, 4.0))
                 ph = want + delta * q4
             else:
                 delta = -1.0
-            state[0], state[1] = v, delta
+            state[0], state[1], state[2] = v, delta, count
             return ph
 
         if self._noise_prom > 0.0 and held:
@@ -455,7 +464,7 @@ class RefRTPGHI(_Base, _GradientMixin):
                 if j - i < self._noise_run:
                     lobe[E[i:j]] = True
                 i = j
-            state = [-2, -1.0]
+            state = [-2, -1.0, 0]
             for v in E:
                 if not alive[v] or lobe[v]:
                     continue
@@ -466,7 +475,7 @@ class RefRTPGHI(_Base, _GradientMixin):
                 self._emit_mag[v] = s[v] * self._noise_gain
                 noise[v] = True
         if held and self._pattern_all:
-            state = [-2, -1.0]
+            state = [-2, -1.0, 0]
             for v in E:
                 if root[v] != v or tg[v] != plus[v] or not alive[v] or noise[v]:
                     continue

@@ -321,7 +321,7 @@ static PyObject *canne_next(PyObject *self, PyObject *const *args, Py_ssize_t na
 /* ---- RTPGHI --------------------------------------------------------------------------- */
 
 enum { RP_TMUL, RP_FMUL, RP_FLOOR, RP_CURV, RP_ONE_SIDED, RP_TOL, RP_REACH, RP_LOBE, RP_FCLIP, RP_JUMP, RP_NOISE_PROM,
-       RP_NOISE_GAIN, RP_NOISE_HELD, RP_PEAK_FREQ, RP_NOISE_RUN, RP_PEAK_FLOOR, RP_PATTERN_ALL, RP_PEAK_MIN, RP_HANN_LO, RP_HANN_HI, RP_N };
+       RP_NOISE_GAIN, RP_NOISE_HELD, RP_PEAK_FREQ, RP_NOISE_RUN, RP_PEAK_FLOOR, RP_PATTERN_ALL, RP_PEAK_MIN, RP_HANN_LO, RP_HANN_HI, RP_NOISE_SEG, RP_N };
 enum { RS_POWER, RS_TOP0, RS_TOP1, RS_TOP, RS_RANDOM_AT, RS_STEADY, RS_PREV_TOP, RS_N };
 
 #define RIGHT_BIT 4 /* bit 0: alive */
@@ -471,7 +471,9 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
      * Each bin's leakage into its neighbours (half its amplitude, the Hann kernel) then adds to
      * a magnitude that is the same in every frame, instead of beating at the bin spacing; the
      * sinusoids keep 2/3 of the amplitude at their own bin, so noise-band bins are emitted
-     * noise_gain (sqrt 1.5) louder (emit_mag), which brings a flat band back to its level. */
+     * noise_gain (sqrt 1.5) louder (emit_mag), which brings a flat band back to its level. The
+ * offset turns by pi/2 every noise_seg bins of a run: the pulse a constant-magnitude band is
+ * (two per frame) moves by a quarter frame from stretch to stretch, and the band stays noise. */
     memcpy(emit_mag, s, n * sizeof(double));
     double prom = par[RP_NOISE_PROM];
     int held = state[RS_STEADY] >= 1.0 || par[RP_NOISE_HELD] == 0.0;
@@ -498,7 +500,7 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
             i = j;
         }
         double gain = par[RP_NOISE_GAIN];
-        Py_ssize_t last = -2;
+        Py_ssize_t last = -2, count = 0, seg = (Py_ssize_t)par[RP_NOISE_SEG];
         double delta = -1.0;
         for (Py_ssize_t i = 0; i < m; i++) {
             Py_ssize_t v = E[i];
@@ -512,6 +514,9 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
                     double q = rint((ph - want) / (0.5 * M_PI));
                     delta = fmod(q, 4.0);
                     if (delta < 0.0) delta += 4.0;
+                    count = 0;
+                } else if (seg > 0 && ++count % seg == 0) {
+                    delta = fmod(delta + 1.0, 4.0);
                 }
                 ph = want + delta * (0.5 * M_PI);
             } else {
@@ -527,7 +532,7 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
      * broad-run rule; not a peak): the same quadrature pattern along their runs, and the same
      * gain */
     if (held && par[RP_PATTERN_ALL] != 0.0) {
-        Py_ssize_t last = -2;
+        Py_ssize_t last = -2, count = 0, seg = (Py_ssize_t)par[RP_NOISE_SEG];
         double delta = -1.0;
         for (Py_ssize_t i = 0; i < m; i++) {
             Py_ssize_t v = E[i];
@@ -540,6 +545,9 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
                     double q = rint((ph - want) / (0.5 * M_PI));
                     delta = fmod(q, 4.0);
                     if (delta < 0.0) delta += 4.0;
+                    count = 0;
+                } else if (seg > 0 && ++count % seg == 0) {
+                    delta = fmod(delta + 1.0, 4.0);
                 }
                 new_phase[v] = want + delta * (0.5 * M_PI);
             } else {
