@@ -75,6 +75,7 @@ class AudioOutput:
     def __init__(self, engine, *, block: int = 256, tap: Optional[Callable[[np.ndarray], None]] = None,
                  ahead: Optional[int] = None, rt_priority: int = 0) -> None:
         self.engine = engine
+        engine.allow_economy = True  # live: fall back to cheaper frames rather than underflow
         self.block = int(block)
         self.sample_rate = int(engine.sample_rate)
         self.hop = int(engine.hop)

@@ -171,6 +171,8 @@ class EngineStats:
     event_errors: int = 0  # posted/scheduled events that raised (logged; the hop went on)
     repaired_targets: int = 0  # snapshots whose sizes did not fit the model (repaired)
     skipped_hops: int = 0  # hops the output replaced with silence after a render error
+    economy_skips: int = 0  # changed frames that reused the previous decode (economy mode)
+    economy_spells: int = 0  # times the renderer fell behind and went into economy mode
     nonfinite_frames: int = 0
     render_seconds: float = 0.0
     cpu_load: float = 0.0  # EMA of render time / hop duration
@@ -225,6 +227,11 @@ def check_hop(n_fft: int, hop: int, name: str = "hop") -> None:
         raise ParameterError(f"{name} {hop} is too large for n_fft {n_fft}: overlap-add cannot rebuild the sound (use at most {largest})")
 
 
+# Economy (live only, Engine.allow_economy): when rendering takes more than ECONOMY_ON of real
+# time, a changed frame reuses the previous decode on every other hop (a change lands one hop
+# later; glides still move every hop), until the load is back under ECONOMY_OFF.
+ECONOMY_ON = 0.8
+ECONOMY_OFF = 0.35
 LIVE_HOP = 256  # the daemon's default synthesis hop: 5.8 ms at 44.1 kHz, low enough to play live
 
 
@@ -265,6 +272,9 @@ class Engine:
         self.targets = Targets.initial(bundle)
         self._queue: "queue.SimpleQueue[tuple[Optional[int], Callable[[Engine], None]]]" = queue.SimpleQueue()
         self._scheduler = Scheduler()
+        self.allow_economy = False  # set by a real-time output; offline renders never degrade
+        self.economy = False
+        self._last_decode_frame = -2
         self._build_dsp()
         self._reset_render_state()
 
@@ -600,6 +610,10 @@ class Engine:
         key = self._inputs.tobytes()
         if key == self._seen.last_inputs:
             return self._raw
+        if self.economy and self._seen.last_inputs and self.stats.frames - self._last_decode_frame < 2:
+            self.stats.economy_skips += 1
+            return self._raw  # economy: the previous decode once more; the change lands next hop
+        self._last_decode_frame = self.stats.frames
         entry = self._cache.get(key)
         if entry is not None:
             self._cache.move_to_end(key)
@@ -720,7 +734,22 @@ class Engine:
         spent = time.perf_counter() - started
         st.render_seconds += spent
         st.cpu_load = 0.95 * st.cpu_load + 0.05 * (spent * self.sample_rate / self.hop)
+        if self.allow_economy:
+            self._update_economy(st)
         return out
+
+    def _update_economy(self, st: EngineStats) -> None:
+        if not self.economy and st.cpu_load > ECONOMY_ON:
+            self.economy = True
+            st.economy_spells += 1
+            if st.economy_spells <= 3 or st.economy_spells % 100 == 0:
+                log.warning("rendering takes %.0f %% of real time: economy mode (a changed frame decodes every "
+                            "other hop) until it is under %.0f %% (%d times so far)", 100 * st.cpu_load,
+                            100 * ECONOMY_OFF, st.economy_spells)
+        elif self.economy and st.cpu_load < ECONOMY_OFF:
+            self.economy = False
+            if st.economy_spells <= 3:
+                log.info("render load %.0f %%: economy mode off", 100 * st.cpu_load)
 
     def _envelope(self, t: Targets, starting: bool) -> tuple[float, float]:
         """Amplitude at the start and end of this hop. A stop fades over `fade`; a note that

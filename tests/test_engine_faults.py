@@ -171,3 +171,27 @@ def test_an_underrun_widens_the_render_margin_and_a_calm_spell_narrows_it(bundle
         assert "ring underrun: now rendering" in caplog.text and "no underrun for" in caplog.text
     finally:
         out.close()
+
+
+def test_a_renderer_that_falls_behind_decodes_every_other_hop_and_recovers(tmp_path, caplog):
+    """Issue 14 item 3: a decoder too slow for real time (a real, wide ONNX network, at a hop of
+    1.45 ms, standing in for a slow board) makes the live renderer reuse every other decode
+    instead of underflowing; offline renders never degrade."""
+    heavy = load_bundle(make_synthetic_bundle(tmp_path / "heavy", name="heavy", hidden=4096))
+
+    def walk(engine: Engine, hops: int) -> None:
+        for i in range(hops):  # a new latent every hop
+            engine.update(latent=tuple(0.3 + 0.4 * ((i * 0.618 + k * 0.1) % 1.0) for k in range(8)))
+            engine.render_hop()
+
+    e = Engine(heavy, hop=64)
+    e.allow_economy = True
+    e.update(playing=True)
+    walk(e, 200)
+    assert e.stats.economy_spells >= 1 and e.stats.economy_skips > 30
+    assert e.stats.decodes < 170
+    assert "economy mode" in caplog.text
+    offline = Engine(heavy, hop=64)
+    offline.update(playing=True)
+    walk(offline, 60)
+    assert offline.stats.economy_skips == 0 and offline.stats.decodes == 60
