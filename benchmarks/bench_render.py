@@ -33,7 +33,7 @@ from seed_canne import SeedCanneLoop  # noqa: E402
 from aedaemon.dsp.phase import PHASE_METHODS  # noqa: E402
 from aedaemon.dsp.quality import resynthesize, spectral_convergence_db  # noqa: E402
 from aedaemon.dsp.stft import stft_magnitude  # noqa: E402
-from aedaemon.engine import Engine, one_hot  # noqa: E402
+from aedaemon.engine import LIVE_HOP, Engine, one_hot  # noqa: E402
 from aedaemon.model import load_bundle  # noqa: E402
 from common import bench_arguments  # noqa: E402
 from aedaemon.render import render_to_wav  # noqa: E402
@@ -47,8 +47,8 @@ def best_of(fn, repeats: int = 3) -> float:
     return min(fn() for _ in range(repeats))
 
 
-def time_engine(bundle, phase: str, changing: bool, hops: int, engine=Engine) -> float:
-    e = engine(bundle, phase=phase, hop=1024)
+def time_engine(bundle, phase: str, changing: bool, hops: int, engine=Engine, hop: int = 1024) -> float:
+    e = engine(bundle, phase=phase, hop=hop)
     e.update(playing=True)
     e.render(8 * 1024)
     rng = np.random.default_rng(0)
@@ -164,25 +164,29 @@ def main() -> int:
     bundle = load_bundle(args.model)  # as the daemon runs it: the int8 decoder when the model has one
     reference = load_bundle(args.model, precision="float32")  # the seed code's float32 network
     hops = 100 if args.quick else 600
-    hop_seconds = 1024 / SR
     print(
         f"model: {bundle.meta.name} ({bundle.meta.latent_size} units, {bundle.precision} decoder; the seed loop "
-        f"and the 'float32' row run decoder.onnx), hop 1024, {hops} hops per figure, best of 3\n"
+        f"and the 'float32' row run decoder.onnx), hop 1024 unless named, {hops} hops per figure, best of 3\n"
     )
 
     results: dict = {"model": bundle.meta.name, "per_hop_us": {}, "realtime_factor": {}}
     print(f"{'renderer':<24}{'static µs/hop':>15}{'× real time':>13}{'changing µs/hop':>17}{'× real time':>13}")
-    rows = [(f"aedaemon {m}", lambda c, m=m: time_engine(bundle, m, c, hops)) for m in PHASE_METHODS]
+    rows = [(f"aedaemon {m}", 1024, lambda c, m=m: time_engine(bundle, m, c, hops)) for m in PHASE_METHODS]
     if bundle.precision != "float32":
-        rows.append(("aedaemon rtpghi float32", lambda c: time_engine(reference, "rtpghi", c, hops)))
-    rows.append(("rtpghi, NumPy DSP", lambda c: time_engine(bundle, "rtpghi", c, hops, NumpyEngine)))
-    rows.append(("seed CANNe loop", lambda c: time_seed(reference, c, hops)))
-    for label, fn in rows:
+        rows.append(("aedaemon rtpghi float32", 1024, lambda c: time_engine(reference, "rtpghi", c, hops)))
+    rows.append(("rtpghi, NumPy DSP", 1024, lambda c: time_engine(bundle, "rtpghi", c, hops, NumpyEngine)))
+    # the daemon's live default (engine.LIVE_HOP): the same work per hop, 4x the hops per second
+    rows.append((f"rtpghi, hop {LIVE_HOP} (live)", LIVE_HOP,
+                 lambda c: time_engine(bundle, "rtpghi", c, hops, hop=LIVE_HOP)))
+    rows.append(("seed CANNe loop", 1024, lambda c: time_seed(reference, c, hops)))
+    for label, hop, fn in rows:
         static, changing = fn(False), fn(True)
-        results["per_hop_us"][label] = {"static": static * 1e6, "changing": changing * 1e6}
+        seconds_per_hop = hop / SR
+        results["per_hop_us"][label] = {"static": static * 1e6, "changing": changing * 1e6, "hop": hop,
+                                        "rt_static": seconds_per_hop / static, "rt_changing": seconds_per_hop / changing}
         print(
-            f"{label:<24}{static * 1e6:>15.0f}{hop_seconds / static:>12.0f}×"
-            f"{changing * 1e6:>17.0f}{hop_seconds / changing:>12.0f}×"
+            f"{label:<24}{static * 1e6:>15.0f}{seconds_per_hop / static:>12.0f}×"
+            f"{changing * 1e6:>17.0f}{seconds_per_hop / changing:>12.0f}×"
         )
     base = results["per_hop_us"]["seed CANNe loop"]
     ours = results["per_hop_us"]["aedaemon rtpghi"]
