@@ -31,7 +31,8 @@ from .audio import open_output
 from .config import Config, load_config
 from .errors import AedaemonError, ParameterError
 from .model import list_models, load_bundle
-from .osc import OscServer, Peer, RateLimitedLog, TokenBucket
+from .logutil import RateLimitedLog
+from .osc import OscServer, Peer, TokenBucket
 from .oscwire import Parsed, encode_message, unix_from_ntp
 from .presets import PresetStore, StateLock, check_name
 from .protocol import ScheduleBudget, is_name

@@ -27,6 +27,7 @@ from .dsp.pitch import PitchEstimator, midi_to_hz
 from .dsp.shaping import SpectralShaper
 from .dsp.stft import OverlapAdd, dual_window, hann
 from .errors import ParameterError
+from .logutil import RateLimitedLog
 from .model import CHROMA_SIZE, ModelBundle
 from .scheduler import Scheduler
 
@@ -272,6 +273,7 @@ class Engine:
         self.targets = Targets.initial(bundle)
         self._queue: "queue.SimpleQueue[tuple[Optional[int], Callable[[Engine], None]]]" = queue.SimpleQueue()
         self._scheduler = Scheduler()
+        self._restore_log = RateLimitedLog(log)  # presets of another model loaded in a loop: a line per 10 s
         self.allow_economy = False  # set by a real-time output; offline renders never degrade
         self.economy = False
         self._last_decode_frame = -2
@@ -405,7 +407,8 @@ class Engine:
         if "playing" in state:
             take("playing", lambda v: bool(v))
         if skipped:
-            log.warning("state: ignored %s (wrong size, not a number, or not finite)", ", ".join(skipped))
+            self._restore_log(logging.WARNING, "state: ignored %s (wrong size, not a number, or not finite)",
+                         ", ".join(skipped))
         changes["transition"] = morph
         return self.update(**changes)
 

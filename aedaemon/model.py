@@ -20,6 +20,7 @@ from .errors import ModelError
 from .files import read_json
 
 FORMAT_VERSION = 1
+# anchored for pydantic's (Rust) pattern; Python callers use fullmatch: `$` alone lets "name\n" through
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHROMA_SIZE = 12
 log = logging.getLogger("aedaemon.model")
@@ -186,7 +187,7 @@ def resolve_model_path(spec: str | Path, models_dir: Optional[Path] = None) -> P
     p = Path(spec)
     if p.is_dir():
         return p
-    if models_dir is not None and MODEL_NAME_RE.match(str(spec)):
+    if models_dir is not None and MODEL_NAME_RE.fullmatch(str(spec)):
         candidate = models_dir / str(spec)
         if candidate.is_dir():
             return candidate
@@ -250,7 +251,7 @@ def list_models(models_dir: Path) -> list[str]:
     if not models_dir.is_dir():
         return []
     return sorted(
-        p.name for p in models_dir.iterdir() if p.is_dir() and MODEL_NAME_RE.match(p.name) and _loadable(p)
+        p.name for p in models_dir.iterdir() if p.is_dir() and MODEL_NAME_RE.fullmatch(p.name) and _loadable(p)
     )
 
 

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
+from .logutil import RateLimitedLog
 from .oscwire import (
     SLIP_END,
     OscParseError,
@@ -43,28 +44,6 @@ _IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # ICMP errors of unconnected se
 _IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
 _MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
 _UNREACHABLE = (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN)
-
-
-class RateLimitedLog:
-    """One log line per `interval` seconds at most; the lines held back are counted in the next."""
-
-    def __init__(self, logger: logging.Logger, interval: float = 10.0) -> None:
-        self.logger = logger
-        self.interval = interval
-        self._next = 0.0
-        self._held = 0
-
-    def __call__(self, level: int, msg: str, *args: Any) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            self._held += 1
-            return
-        self._next = now + self.interval
-        if self._held:
-            msg += " (%d more like this in the last %.0f s)"
-            args = (*args, self._held, self.interval)
-            self._held = 0
-        self.logger.log(level, msg, *args)
 
 
 class TokenBucket:
