@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 MODEL ?= models/default
 ARGS ?=
 
-.PHONY: run test bench model setup clean
+.PHONY: run test bench model setup clean test-arm64
 
 # The runtime only: PortAudio, liblo's tools, the package (no test tools, no PyTorch).
 setup:
@@ -23,6 +23,12 @@ bench:
 	@.ci/setup dev
 	@.ci/jackd
 	@$(PY) benchmarks/run_all.py $(ARGS)
+
+# arm64 (Raspberry Pi 4) check under qemu-user, as root: .ci/setup dev, the DSP/engine/model/protocol
+# tests and renders compared with this host's .venv (see README: Deploying on a Raspberry Pi).
+# Slow (emulation), so not part of .ci/run; the arm64 userland is cached in /var/tmp/aedaemon-arm64.
+test-arm64:
+	@tools/arm64/test-arm64.sh $(ARGS)
 
 # Train the shipped default model from the FluidR3_GM soundfont (see README: Training).
 model:
