@@ -205,7 +205,9 @@ def latency_benchmark(model: str, models_dir: str, quick: bool, out: dict, block
         d.engine.update(playing=True)
         time.sleep(0.5)
         seconds = 5 if quick else 15
-        p = mp.Process(target=sender, args=(d.server.port, 20.0, seconds, 8))
+        # spawned, not forked: a fork of this process (the daemon runs in it) would make the
+        # renderer's next writes copy-on-write page faults — underruns of the benchmark's own making
+        p = mp.get_context("spawn").Process(target=sender, args=(d.server.port, 20.0, seconds, 8))
         p.start()
         p.join()
         time.sleep(0.3)
