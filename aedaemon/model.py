@@ -386,7 +386,18 @@ def _faster(int8: ModelBundle, float32: ModelBundle) -> ModelBundle:
         b.decode_us = {"int8": 1e6 * t8, "float32": 1e6 * t32}
     log.info("precision auto: a decode takes %.0f µs with int8, %.0f µs with float32 here: %s",
              1e6 * t8, 1e6 * t32, pick.precision)
+    (float32 if pick is int8 else int8)._session = None
+    _trim_heap()  # the other session's weights and arena go back to the system
     return pick
+
+
+def _trim_heap() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def onnx_session(source: str | Path | bytes, threads: int = 1):
