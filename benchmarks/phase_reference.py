@@ -339,6 +339,7 @@ class RefRTPGHI(_Base, _GradientMixin):
         self._peak_min = float(peak_min)
         self._hann_curv = (float(hann_curvature[0]), float(hann_curvature[1]))
         self._noise_seg = int(noise_seg)
+        self._quad = 4 * hop == n_fft
         self._emit_mag = np.zeros(n)
 
     def reset(self) -> None:
@@ -423,9 +424,11 @@ class RefRTPGHI(_Base, _GradientMixin):
 
         seg = self._noise_seg
 
+        quad = self._quad
+
         def pattern_step(v: int, ph: float, state: list) -> float:
             last, delta, count = state
-            if last == v - 1:
+            if quad and last == v - 1:
                 want = new[v - 1] + (0.75 * np.pi if (v - 1) & 1 else -0.25 * np.pi)
                 if delta < 0.0:
                     q = float(np.rint((ph - want) / q4))

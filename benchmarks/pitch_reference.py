@@ -4,8 +4,10 @@ next to the live module (PitchEstimator renamed RefPitchEstimator); do not edit,
 a deliberate change of the algorithm. Changed once since (issue 9, pitch on every timbre): with a
 known pitch class the off-class result of step 4 is taken only when it scores below OFF_GAIN
 times the class's best octave, a class octave scoring above NOISY is returned without the refit
-(and up to NO_CLASS instead of None), `estimate_periodicity` returns (f0, d), and `estimate`
-remembers both for the frame (aedaemon.dsp.pitch.remember) as the live module does.
+(and up to NO_CLASS instead of None: the octave nearest the peaks' median frequency / 3 of
+those within NOISY_MARGIN), a weak series (d > WEAK) below REACH_LO takes the octave above,
+`estimate_periodicity` returns (f0, d), and `estimate` remembers both for the frame
+(aedaemon.dsp.pitch.remember) as the live module does.
 
 Fundamental frequency of one magnitude frame (pure numpy): which pitch does this frame sound?
 
@@ -61,6 +63,11 @@ OFF_CLASS = 0.15  # best octave of the chroma class above this: search every f0 
 OFF_GAIN = 0.5  # ... and an f0 off the class is taken only when it scores below this times the class's d
 NOISY = 0.3  # the class's best octave above this: returned as it is (no refit)...
 NO_CLASS = 0.8  # ... up to this d (white noise scores ~0.87: no fundamental, None)
+NOISY_MARGIN = 0.3  # a noise-like frame's octave: of those within this d of the best ...
+NOISY_DIV = 3.0  # ... the nearest to the peaks' power-weighted median frequency / this
+WEAK = 0.1  # a class octave scoring above this ...
+REACH_LO = 2093.0 / 16.0  # ... below C7 four octaves down ...
+FORCE_D = 0.35  # ... moves up an octave (within NOISY_MARGIN), its d at least this
 SUBHARMONIC_PEAKS = 8
 SUBHARMONICS = 6
 GRID_CENTS = 20.0  # candidate spacing of `candidates(None)` (kept for callers; not used by estimate)
@@ -182,11 +189,13 @@ class RefPitchEstimator:
         if not total > 0.0:
             return None
         f_in = d_in = None
+        octaves = d_oct = None
+        best_oct = 0
         if pitch_class is not None:
             octaves = self._octaves[pitch_class % 12]
-            d = self.periodicity(freqs, power, octaves)
-            best = self._pick(d)
-            f_in, d_in = float(octaves[best]), float(d[best])
+            d_oct = self.periodicity(freqs, power, octaves)
+            best_oct = self._pick(d_oct)
+            f_in, d_in = float(octaves[best_oct]), float(d_oct[best_oct])
         use_in = f_in is not None
         f, d_best = f_in, d_in
         if not use_in or d_in > OFF_CLASS:  # unconditioned, or off the class: every f0
@@ -199,20 +208,37 @@ class RefPitchEstimator:
                     f, d_best = float(cands[best]), float(d[best])
             elif not use_in:
                 return None
+        cls = (freqs, power, octaves, d_oct, f_in, d_in)
         if use_in:
             if not d_best <= NOISY:
-                return self._class_octave(f_in, d_in)
+                return self._class_octave(*cls)
+            if d_best > WEAK and f_in < REACH_LO and best_oct + 1 < len(octaves) and (
+                d_oct[best_oct + 1] <= d_in + NOISY_MARGIN
+            ):
+                return float(octaves[best_oct + 1]), max(float(d_oct[best_oct + 1]), FORCE_D)
         elif not d_best <= APERIODIC:
-            return self._class_octave(f_in, d_in) if f_in is not None else None
+            return self._class_octave(*cls) if f_in is not None else None
         f0 = self._refine(freqs, power, f)
         if f0 is not None:
             return f0, d_best
-        return self._class_octave(f_in, d_in) if f_in is not None else None
+        return self._class_octave(*cls) if f_in is not None else None
 
     @staticmethod
-    def _class_octave(f_in: float, d_in: float) -> Optional[tuple[float, float]]:
-        """The pitch class is known: its best octave as it is, unless the frame is noise."""
-        return (f_in, d_in) if d_in <= NO_CLASS and f_in > 0.0 else None
+    def _class_octave(freqs, power, octaves, d_oct, f_in: float, d_in: float) -> Optional[tuple[float, float]]:
+        """The pitch class is known and the frame noise-like: of the octaves within NOISY_MARGIN
+        of the best, the nearest to the peaks' power-weighted median frequency / NOISY_DIV, as
+        it is; None when even the best scores above NO_CLASS."""
+        if not (d_in <= NO_CLASS and f_in > 0.0):
+            return None
+        order = np.argsort(freqs, kind="stable")  # the peak list is not in bin order past MAX_PEAKS
+        acc = np.cumsum(power[order])
+        med = float(freqs[order][min(int(np.searchsorted(acc, 0.5 * float(acc[-1]))), len(freqs) - 1)])
+        goal = np.log2(med / NOISY_DIV)
+        ok = np.flatnonzero(d_oct <= d_in + NOISY_MARGIN)
+        if not len(ok):
+            return f_in, d_in
+        k = int(ok[np.argmin(np.abs(np.log2(octaves[ok]) - goal))])
+        return float(octaves[k]), float(d_oct[k])
 
     def _refine(self, freqs: np.ndarray, power: np.ndarray, f: float) -> Optional[float]:
         """Weighted least squares of f ≈ h·f0 over the peaks within TOLERANCE_CENTS of candidate

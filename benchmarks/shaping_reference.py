@@ -3,8 +3,9 @@ peak-locked SpectralShaper, ~180 µs per new frame), kept verbatim as `Reference
 the optimised shaper can be checked against it (tests/test_shaping_equivalence.py) and timed
 beside it (benchmarks/bench_transpose.py). Do not optimise this file. One addition since, to
 follow a deliberate change of the algorithm (issue 9, pitch on every timbre): the harmonic
-emphasis of frames the pitch tracker found noise-like runs first, as in the live shaper (the
-emphasis itself is NumPy, aedaemon.dsp.shaping.harmonic_emphasis, shared).
+emphasis of frames the pitch tracker found noise-like runs first and the high-register stage
+after the shift, as in the live shaper (both are NumPy, aedaemon.dsp.shaping.harmonic_emphasis
+and high_register, shared).
 
 Original module docstring follows.
 
@@ -318,6 +319,9 @@ class ReferenceShaper:
             self._peak_shift(mag, float(transpose), out)
         else:
             out[:] = mag
+        if found is not None:
+            f0_bins = found[0] * 2.0 ** (float(transpose) / 12.0) / self.bin_hz
+            shaping.high_register(out, f0_bins, self.bin_hz, np.zeros(len(out)))
         if freq_shift:
             out[:] = np.roll(out, int(freq_shift))
         if tilt != 0.0:

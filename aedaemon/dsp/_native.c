@@ -321,7 +321,7 @@ static PyObject *canne_next(PyObject *self, PyObject *const *args, Py_ssize_t na
 /* ---- RTPGHI --------------------------------------------------------------------------- */
 
 enum { RP_TMUL, RP_FMUL, RP_FLOOR, RP_CURV, RP_ONE_SIDED, RP_TOL, RP_REACH, RP_LOBE, RP_FCLIP, RP_JUMP, RP_NOISE_PROM,
-       RP_NOISE_GAIN, RP_NOISE_HELD, RP_PEAK_FREQ, RP_NOISE_RUN, RP_PEAK_FLOOR, RP_PATTERN_ALL, RP_PEAK_MIN, RP_HANN_LO, RP_HANN_HI, RP_NOISE_SEG, RP_N };
+       RP_NOISE_GAIN, RP_NOISE_HELD, RP_PEAK_FREQ, RP_NOISE_RUN, RP_PEAK_FLOOR, RP_PATTERN_ALL, RP_PEAK_MIN, RP_HANN_LO, RP_HANN_HI, RP_NOISE_SEG, RP_QUAD, RP_N };
 enum { RS_POWER, RS_TOP0, RS_TOP1, RS_TOP, RS_RANDOM_AT, RS_STEADY, RS_PREV_TOP, RS_N };
 
 #define RIGHT_BIT 4 /* bit 0: alive */
@@ -477,6 +477,9 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
     memcpy(emit_mag, s, n * sizeof(double));
     double prom = par[RP_NOISE_PROM];
     int held = state[RS_STEADY] >= 1.0 || par[RP_NOISE_HELD] == 0.0;
+    /* the pattern keeps the leakage steady only when neighbouring bins turn by pi/2 a hop
+     * (hop = n_fft/4); at other hops the bins keep their integrated phases */
+    int quad = par[RP_QUAD] != 0.0;
     if (prom > 0.0 && held) {
         for (Py_ssize_t i = 0; i < m; i++) {
             Py_ssize_t v = E[i];
@@ -508,7 +511,7 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
             root[v] = v;
             tg[v] = plus[v];
             double ph = phase[v] + 0.5 * (ptg[v] + tg[v]);
-            if (last == v - 1) {
+            if (quad && last == v - 1) {
                 double want = new_phase[v - 1] + (((v - 1) & 1) ? 0.75 * M_PI : -0.25 * M_PI);
                 if (delta < 0.0) {
                     double q = rint((ph - want) / (0.5 * M_PI));
@@ -539,7 +542,7 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
             if (root[v] != v || tg[v] != plus[v] || (flags[v] & (1 | NOISE_BIT)) != 1) continue;
             if (v > 0 && v < n - 1 && s[v] > s[v - 1] && s[v] >= s[v + 1]) continue;
             double ph = new_phase[v];
-            if (last == v - 1) {
+            if (quad && last == v - 1) {
                 double want = new_phase[v - 1] + (((v - 1) & 1) ? 0.75 * M_PI : -0.25 * M_PI);
                 if (delta < 0.0) {
                     double q = rint((ph - want) / (0.5 * M_PI));
@@ -704,7 +707,8 @@ static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t n
 /* ---- pitch: peaks, the cosine-comb periodicity of candidates, the least-squares refit ----- */
 
 enum { PP_BIN_HZ, PP_FMIN, PP_FMAX, PP_RANGE, PP_MAX_PEAKS, PP_TOL, PP_PERIODIC, PP_APERIODIC, PP_OFF_CLASS,
-       PP_SUB_PEAKS, PP_SUBHARMONICS, PP_FIT_H, PP_OFF_GAIN, PP_NOISY, PP_NO_CLASS, PP_N };
+       PP_SUB_PEAKS, PP_SUBHARMONICS, PP_FIT_H, PP_OFF_GAIN, PP_NOISY, PP_NO_CLASS, PP_NOISY_MARGIN,
+       PP_NOISY_DIV, PP_WEAK, PP_REACH_LO, PP_FORCE_D, PP_N };
 #define PITCH_MAX_PEAKS 64
 #define PITCH_MAX_CANDS 256
 
@@ -885,18 +889,20 @@ static PyObject *pitch_estimate(PyObject *self, PyObject *const *args, Py_ssize_
         PyErr_Format(PyExc_ValueError, "%s: parameters out of range", fn);
         return NULL;
     }
-    double freqs[PITCH_MAX_PEAKS], power[PITCH_MAX_PEAKS], cands[PITCH_MAX_CANDS], d[PITCH_MAX_CANDS];
+    double freqs[PITCH_MAX_PEAKS], power[PITCH_MAX_PEAKS], cands[PITCH_MAX_CANDS], d[PITCH_MAX_CANDS],
+        d_oct[PITCH_MAX_CANDS];
     int np_ = find_peaks(mag, n, par, L(1), freqs, power);
     double total = 0.0;
     for (int p = 0; p < np_; p++) total += power[p];
     if (!np_ || !(total > 0.0)) goto none;
-    int nc = 0;
+    int nc = 0, best_oct = 0;
     double f_in = 0.0, d_in = NAN;
     if (oct != Py_None) {
         nc = (int)(b.v[3].len / 8);
         if (nc) {
-            int best = score_and_pick(freqs, power, np_, total, D(3), nc, par[PP_PERIODIC], d, &d_in);
-            f_in = D(3)[best];
+            for (int c = 0; c < nc; c++) d_oct[c] = NAN;
+            best_oct = score_and_pick(freqs, power, np_, total, D(3), nc, par[PP_PERIODIC], d_oct, &d_in);
+            f_in = D(3)[best_oct];
         }
     }
     int use_in = nc > 0;
@@ -938,6 +944,14 @@ static PyObject *pitch_estimate(PyObject *self, PyObject *const *args, Py_ssize_
     }
     if (use_in) {
         if (d_best > par[PP_NOISY] || !(d_best == d_best)) goto class_octave;
+        /* a weak series below the reach band: the octave above, when it scores within
+         * noisy_margin, as it is and with the emphasis at full (d at least force_d) */
+        if (d_best > par[PP_WEAK] && f_in < par[PP_REACH_LO] && best_oct + 1 < nc &&
+            d_oct[best_oct + 1] <= d_in + par[PP_NOISY_MARGIN]) {
+            double f_up = D(3)[best_oct + 1], d_up = py_max(d_oct[best_oct + 1], par[PP_FORCE_D]);
+            release(&b);
+            return Py_BuildValue("(dd)", f_up, d_up);
+        }
     } else if (!(d_best <= par[PP_APERIODIC])) {
         if (nc) goto class_octave;
         goto none;
@@ -951,10 +965,29 @@ static PyObject *pitch_estimate(PyObject *self, PyObject *const *args, Py_ssize_
         if (!nc) goto none;
     }
 class_octave:
-    /* the pitch class is known: its best octave, as it is */
-    release(&b);
-    if (!(d_in <= par[PP_NO_CLASS]) || !(f_in > 0.0)) Py_RETURN_NONE;
-    return Py_BuildValue("(dd)", f_in, d_in);
+    /* the pitch class is known and the frame is noise-like: of the octaves scoring within
+     * noisy_margin of the best, the one nearest (in octaves) to the power-weighted median
+     * frequency of the peaks / noisy_div (the energy at harmonics 2-4: the emphasis then
+     * builds the note from where the breath is), as it is */
+    if (!(d_in <= par[PP_NO_CLASS]) || !(f_in > 0.0)) goto none;
+    {
+        double half = 0.5 * total, acc = 0.0, med = freqs[np_ - 1];
+        for (int p = 0; p < np_; p++) {
+            acc += power[p];
+            if (acc >= half) { med = freqs[p]; break; }
+        }
+        for (int c = 0; c < nc; c++) /* the octaves the periodic search did not score */
+            if (d_oct[c] != d_oct[c]) d_oct[c] = periodicity1(freqs, power, np_, total, D(3)[c]);
+        double goal = log2(med / par[PP_NOISY_DIV]), best_dist = INFINITY;
+        double f_pick = f_in, d_pick = d_in;
+        for (int c = 0; c < nc; c++) {
+            if (!(d_oct[c] <= d_in + par[PP_NOISY_MARGIN])) continue;
+            double dist = fabs(log2(D(3)[c]) - goal);
+            if (dist < best_dist) { best_dist = dist; f_pick = D(3)[c]; d_pick = d_oct[c]; }
+        }
+        release(&b);
+        return Py_BuildValue("(dd)", f_pick, d_pick);
+    }
 none:
     release(&b);
     Py_RETURN_NONE;

@@ -343,7 +343,7 @@ class RTPGHI(_Base, _GradientMixin):
                 10.0 ** (-noise_prom_db / 20.0) if noise_prom_db > 0.0 else 0.0, float(noise_gain),
                 float(noise_held), float(peak_freq), float(noise_run), 10.0 ** (peak_floor_db / 20.0),
                 float(pattern_all), float(peak_min), float(hann_curvature[0]), float(hann_curvature[1]),
-                float(noise_seg),
+                float(noise_seg), float(4 * hop == n_fft),
             ]
         )
 

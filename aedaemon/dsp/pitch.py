@@ -25,11 +25,25 @@ time-domain tracker such as YIN) hears, so the octave is chosen the way periodic
    When even the best octave candidate scores d > `OFF_CLASS`, the search is repeated over
    every f0 the strongest peaks imply (each of the `SUBHARMONIC_PEAKS` strongest divided by
    1…`SUBHARMONICS`: a full search, evaluated on the peak list only) and that result is used.
+   That result is taken only when it scores below `OFF_GAIN` times the class's best octave
+   (a noisy frame otherwise wanders off its class: halton3's F# frame played +31 semitones).
 5. Refine: f0 from a weighted least-squares fit of h·f0 to the peaks within `TOLERANCE_CENTS`
    of the chosen candidate's harmonics (h ≤ 16).
+6. Weak and noise-like frames, pitch class known (issue 9: breathy timbres): the estimate
+   never leaves the class. A class octave scoring above `NOISY` (noise-like: the peaks would
+   pull a refit anywhere) is returned as it is, up to `NO_CLASS` (white noise scores ~0.87:
+   None), and of the octaves within `NOISY_MARGIN` of the best it is the one nearest to the
+   peaks' power-weighted median frequency / `NOISY_DIV` (the breath's energy at harmonics 2-4;
+   the lowest octaves fit noise best only because they have the most harmonics). A weak
+   series (d > `WEAK`) whose octave lies below `REACH_LO` (C7 four octaves down: the shaper's
+   reach) moves up an octave when that scores within `NOISY_MARGIN`, its d raised to
+   `FORCE_D`. The shaper's harmonic emphasis (shaping.py) then builds the played pitch's
+   partials from the frame's own envelope, so the octave chosen is the octave heard.
 
 `estimate` returns None when the frame has no peaks or no candidate explains its power
-(silence, noise); the caller decides the fallback. The steps are compiled
+(silence, noise; with a known class only above NO_CLASS); the caller decides the fallback.
+`estimate_periodicity` returns (f0, d); `estimate` also remembers them for the frame object
+(`tracked`), which is how the shaper learns which frames to emphasise. The steps are compiled
 (aedaemon/dsp/_native.c: one pass over the frame for the peaks, then loops over the peak list,
 ≤ `MAX_PEAKS`; the candidates scored from the highest down, so the search stops at the first
 periodic one); as ~25 NumPy calls they cost ~140 µs a frame, compiled ~15-30 (most decoded
@@ -60,6 +74,11 @@ OFF_CLASS = 0.15  # best octave of the chroma class above this: search every f0 
 OFF_GAIN = 0.5  # ... and an f0 off the class is taken only when it scores below this times the class's d
 NOISY = 0.3  # the class's best octave above this: returned as it is (no refit)...
 NO_CLASS = 0.8  # ... up to this d (white noise scores ~0.87: no fundamental, None)
+NOISY_MARGIN = 0.3  # a noise-like frame's octave: of those within this d of the best ...
+NOISY_DIV = 3.0  # ... the nearest to the peaks' power-weighted median frequency / this
+WEAK = 0.1  # a class octave scoring above this (the shaper's emphasis starts there) ...
+REACH_LO = 2093.0 / 16.0  # ... below C7 four octaves down (the shaper's reach) ...
+FORCE_D = 0.35  # ... moves up an octave (within NOISY_MARGIN), its d at least this (full emphasis)
 SUBHARMONIC_PEAKS = 8
 SUBHARMONICS = 6
 GRID_CENTS = 20.0  # candidate spacing of `candidates(None)` (kept for callers; not used by estimate)
@@ -98,7 +117,8 @@ class PitchEstimator:
         self._params = np.array(
             [
                 self.bin_hz, self.fmin, self.fmax, _RANGE, MAX_PEAKS, _TOL, PERIODIC, APERIODIC, OFF_CLASS,
-                SUBHARMONIC_PEAKS, SUBHARMONICS, FIT_HARMONICS, OFF_GAIN, NOISY, NO_CLASS,
+                SUBHARMONIC_PEAKS, SUBHARMONICS, FIT_HARMONICS, OFF_GAIN, NOISY, NO_CLASS, NOISY_MARGIN, NOISY_DIV,
+                WEAK, REACH_LO, FORCE_D,
             ],
             dtype=np.float64,
         )
