@@ -28,6 +28,7 @@ log = logging.getLogger("aedaemon.model")
 # (optional, `aedaemon quantize`) has int8 weights, a quarter of the bytes the memory-bound
 # batch-1 decode has to stream per frame
 DECODER_FILES = {"float32": "decoder.onnx", "int8": "decoder-int8.onnx"}
+ENCODER_FILE = "encoder.onnx"  # optional: frames -> latents, for the effect mode (aedaemon/effect.py)
 PRECISIONS = ("auto", "float32", "int8")
 
 
@@ -157,6 +158,10 @@ class ModelBundle:
         for name, buf in self._feeds.items():
             self._binding.bind_cpu_input(name, buf)
         self._binding.bind_output("magnitude", "cpu", 0, np.float32, list(self._raw.shape), self._raw.ctypes.data)
+        # encoder.onnx: loaded on the first `encode` (the synthesizer never needs it)
+        self.encoder_threads = 1
+        self._encoder = None
+        self._encoder_chroma = False
 
     @property
     def name(self) -> str:
@@ -180,6 +185,53 @@ class ModelBundle:
             feeds["chroma"] = np.ascontiguousarray(chroma, dtype=np.float32)
         (frames,) = self._session.run(["magnitude"], feeds)
         return frames
+
+    # ---- encoder (optional; the effect mode) ----------------------------------------------
+
+    @property
+    def has_encoder(self) -> bool:
+        return (self.path / ENCODER_FILE).is_file()
+
+    @property
+    def encoder_takes_chroma(self) -> bool:
+        """Whether encoder.onnx has a `chroma` input (a model trained with chroma input
+        augmentation, as `aedaemon train` writes); loads the encoder."""
+        self._load_encoder()
+        return self._encoder_chroma
+
+    def _load_encoder(self):
+        if self._encoder is not None:
+            return self._encoder
+        path = self.path / ENCODER_FILE
+        if not path.is_file():
+            raise ModelError(
+                f"model '{self.name}' has no {ENCODER_FILE} ({self.path}): it cannot encode sound, which the "
+                "effect mode needs (`aedaemon train` writes one)"
+            )
+        try:
+            session = onnx_session(path, self.encoder_threads)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{path}: onnxruntime cannot load it: {first}") from None
+        self._encoder_chroma = _check_encoder_io(path, self.meta, session)
+        self._encoder = session
+        return session
+
+    def encode(self, magnitude: np.ndarray, chroma: Optional[np.ndarray] = None) -> np.ndarray:
+        """Latents [batch, latent_size] of normalised magnitude frames [batch, n_bins] (each
+        frame's maximum 1, as the corpus was); `chroma` [batch, 12] is fed when the encoder
+        takes it (zeros when not given). ModelError when the bundle has no usable encoder."""
+        session = self._load_encoder()
+        mag = np.ascontiguousarray(magnitude, dtype=np.float32)
+        if mag.ndim != 2 or mag.shape[1] != self.meta.n_bins:
+            raise ValueError(f"encode expects frames [batch, {self.meta.n_bins}], got {list(mag.shape)}")
+        feeds = {"magnitude": mag}
+        if self._encoder_chroma:
+            if chroma is None:
+                chroma = np.zeros((mag.shape[0], CHROMA_SIZE), np.float32)
+            feeds["chroma"] = np.ascontiguousarray(chroma, dtype=np.float32)
+        (latent,) = session.run(["latent"], feeds)
+        return latent
 
 
 def resolve_model_path(spec: str | Path, models_dir: Optional[Path] = None) -> Path:
@@ -282,6 +334,29 @@ def _check_io(path: Path, meta: ModelMeta, session, decoder: Path) -> None:
             raise ModelError(
                 f"{decoder}: {role} '{name}' has shape {shown}, but model.json ({field}) needs [batch, {size}]"
             )
+
+
+def _check_encoder_io(path: Path, meta: ModelMeta, session) -> bool:
+    """encoder.onnx's inputs `magnitude` [batch, n_bins] (+ optional `chroma` [batch, 12]) and
+    output `latent` [batch, latent_size], all float32; True when it takes chroma."""
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    if "magnitude" not in inputs or not set(inputs) <= {"magnitude", "chroma"}:
+        raise ModelError(f"{path}: encoder inputs are {sorted(inputs)}, expected 'magnitude' (and optionally 'chroma')")
+    if "latent" not in outputs:
+        raise ModelError(f"{path}: encoder has no output named 'latent' (has {sorted(outputs)})")
+    checks = [("input", "magnitude", inputs["magnitude"], meta.n_bins, "n_bins")]
+    if "chroma" in inputs:
+        checks.append(("input", "chroma", inputs["chroma"], CHROMA_SIZE, "the 12 pitch classes"))
+    checks.append(("output", "latent", outputs["latent"], meta.latent_size, "latent_size"))
+    for role, name, arg, size, field in checks:
+        if arg.type != _ONNX_FLOAT:
+            raise ModelError(f"{path}: {role} '{name}' is {arg.type}, expected tensor(float) (float32)")
+        shape = list(arg.shape)
+        if len(shape) != 2 or shape[1] != size:
+            shown = "[" + ", ".join(str(d) for d in shape) + "]"
+            raise ModelError(f"{path}: {role} '{name}' has shape {shown}, but model.json ({field}) needs [batch, {size}]")
+    return "chroma" in inputs
 
 
 def _check_weights(path: Path, session_path: Path) -> None:

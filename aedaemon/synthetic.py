@@ -69,8 +69,10 @@ def make_synthetic_bundle(
     conditioned: bool = True,
     hidden: int = 16,
     seed: int = 0,
+    encoder: bool = False,
 ) -> Path:
-    """Write model.json + decoder.onnx for a small synthetic chroma-conditioned decoder."""
+    """Write model.json + decoder.onnx for a small synthetic chroma-conditioned decoder
+    (+ encoder.onnx with `encoder`: see `write_synthetic_encoder`)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -125,6 +127,8 @@ def make_synthetic_bundle(
     onnx.checker.check_model(model)
     folder.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(folder / "decoder.onnx"))
+    if encoder:
+        write_synthetic_encoder(folder / "encoder.onnx", latent_size, n_bins, conditioned, seed)
     meta = {
         "format_version": FORMAT_VERSION,
         "name": name,
@@ -144,3 +148,38 @@ def make_synthetic_bundle(
     }
     (folder / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
     return folder
+
+
+def write_synthetic_encoder(path: Path, latent_size: int, n_bins: int, chroma: bool = True, seed: int = 0) -> Path:
+    """A real encoder.onnx of the bundle contract (no training): `magnitude` [batch, n_bins]
+    (+ `chroma` [batch, 12]) → `latent` [batch, latent_size] = sigmoid(magnitude · W + chroma · C + b),
+    W a few smooth random shapes over log-frequency, so that frames of different timbres get
+    different latents inside (0, 1)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed + 1000)
+    logf = np.log2(np.arange(1, n_bins + 1, dtype=np.float64))
+    basis = np.stack([np.cos(np.pi * k * logf / logf[-1]) for k in range(0, 6)])
+    w = (basis.T @ rng.standard_normal((basis.shape[0], latent_size)) * 0.05).astype(np.float32)
+    b = (rng.standard_normal(latent_size) * 0.1).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+    nodes = [helper.make_node("MatMul", ["magnitude", "w"], ["m0"])]
+    inputs = [helper.make_tensor_value_info("magnitude", TensorProto.FLOAT, ["batch", n_bins])]
+    pre = "m0"
+    if chroma:
+        c = (rng.standard_normal((CHROMA_SIZE, latent_size)) * 0.5).astype(np.float32)
+        inits.append(numpy_helper.from_array(c, "c"))
+        inputs.append(helper.make_tensor_value_info("chroma", TensorProto.FLOAT, ["batch", CHROMA_SIZE]))
+        nodes += [helper.make_node("MatMul", ["chroma", "c"], ["c0"]), helper.make_node("Add", ["m0", "c0"], ["m1"])]
+        pre = "m1"
+    nodes += [helper.make_node("Add", [pre, "b"], ["z"]), helper.make_node("Sigmoid", ["z"], ["latent"])]
+    graph = helper.make_graph(
+        nodes, "synthetic_encoder", inputs,
+        [helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", latent_size])], initializer=inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="aedaemon")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
