@@ -14,6 +14,7 @@ scheduled on the audio clock; either way they are echoed to subscribers as the s
 from __future__ import annotations
 
 import logging
+import weakref
 import math
 import re
 import threading
@@ -24,9 +25,14 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 from . import __version__
 from .engine import GAIN_RANGE, GLIDE_RANGE, SCALE_RANGE, TILT_RANGE, TRANSPOSE_RANGE, TUNE_RANGE, Engine, Targets, one_hot
 from .errors import AedaemonError, ParameterError
+from .logutil import RateLimitedLog
 from .model import CHROMA_SIZE
 
 log = logging.getLogger("aedaemon.protocol")
+# runs on the render thread, once per misfit: a flood of them (a swap to a model with fewer
+# units under automation) must not become a flood of log lines written from the audio path;
+# one limiter per engine (a daemon has one; tests make many)
+_late_logs: "weakref.WeakKeyDictionary[Engine, RateLimitedLog]" = weakref.WeakKeyDictionary()
 
 # presets, recordings, models: a name, never a path. Always used with fullmatch: `match` with
 # `$` accepts a trailing newline ("ok\n" would create "ok\n.json").
@@ -258,9 +264,12 @@ def late_fail(ctx: Context) -> Callable[[str], None]:
     warning line in the log and `/fail <address> <reason>` to its sender (when it has a reply
     path); nothing changes and the sound goes on."""
     address, at, source = ctx.address, ctx.at, ctx.source
+    late_log = _late_logs.get(ctx.engine)
+    if late_log is None:
+        late_log = _late_logs[ctx.engine] = RateLimitedLog(log, interval=1.0, burst=5)
 
     def fail(reason: str) -> None:
-        log.warning("%s scheduled for sample %s skipped: %s", address or "a message", at, reason)
+        late_log(logging.WARNING, "%s scheduled for sample %s skipped: %s", address or "a message", at, reason)
         if hasattr(source, "send"):
             try:
                 source.send("/fail", [address, reason])
