@@ -1,4 +1,4 @@
-"""`aedaemon` command line: run, render, info, addresses (+ corpus/train/evaluate with [train]).
+"""`aedaemon` command line: run, render, process, info, addresses (+ corpus/train/evaluate with [train]).
 
 User errors (AedaemonError) print one line and exit with code 2; no tracebacks.
 """
@@ -150,6 +150,125 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- process (the effect, offline) -------------------------------------------------------------
+
+
+def add_process_parser(sub) -> None:
+    p = sub.add_parser(
+        "process",
+        help="play a sound file through the autoencoder (the effect, offline)",
+        description="Play a sound file through the model offline (the effect mode, ANNe's file mode): "
+        "each frame is normalised, encoded, its latents controlled "
+        "(((1 - morph) x encoded + morph x --latent) x --scale, --mute), decoded, put back at its "
+        "level, shaped and resynthesised with the input's own phase (default) or RTPGHI, then mixed "
+        "dry/wet. IN: any file libsndfile reads, any rate and channel count (mixed to mono, "
+        "resampled to the model's rate). The output is aligned with the input (latency 0). "
+        "The model needs an encoder.onnx.",
+    )  # fmt: skip
+    p.add_argument("input", metavar="IN", help="the sound file to process (WAV, FLAC, AIFF, ...)")
+    p.add_argument("--out", default="out.wav",
+                   help="output file; .wav, .flac, .aiff/.aif, .ogg or .mp3 (default: %(default)s)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model folder or name (default: %(default)s)")
+    p.add_argument("--models-dir", type=Path, default=None, help="where model names are looked up")
+    p.add_argument("--hop", type=_int_at_least(1),
+                   help="analysis/synthesis hop in samples: a divisor of n_fft, at most n_fft/2 (default: the model's)")
+    p.add_argument("--phase", choices=("input", "rtpghi"), default="input",
+                   help="the input's own phase (default) or RTPGHI from the new magnitude")
+    p.add_argument("--mix", type=_finite(float), default=1.0, help="dry/wet, 0 (input) .. 1 (resynthesis, default)")
+    p.add_argument("--morph", type=_finite(float), default=0.0,
+                   help="0 = the input's own latents (default), 1 = the --latent values; between: a blend")
+    p.add_argument("--latent", type=_latent_list, help="comma-separated latent values that --morph blends towards "
+                   "(default: the model's default latent)")
+    p.add_argument("--scale", action="append", default=[], metavar="UNIT=VALUE",
+                   help="scale a unit's activation, 0..4 (e.g. --scale 3=0.5; repeat or comma-separate)")
+    p.add_argument("--mute", action="append", default=[], metavar="UNITS",
+                   help="units whose activation is 0 (e.g. --mute 2,5)")
+    p.add_argument("--chroma", type=_chroma_arg,
+                   help="hold the decoder's pitch class (0..11 or a name: C, C#, Db, ... B); "
+                   "default: each frame's own (auto)")
+    p.add_argument("--transpose", type=_finite(float), default=0.0, help="semitones, -24..24")
+    p.add_argument("--freq-shift", type=_finite(int), default=0, help="circular frequency shift in bins")
+    p.add_argument("--tilt", type=_finite(float), default=0.0, help="spectral tilt, dB/octave around 1 kHz")
+    p.add_argument("--gain", type=_finite(float), default=1.0, help="linear output gain, 0..2")
+    p.add_argument("--precision", choices=("auto", "float32", "int8"), default="float32",
+                   help="decoder: float32 (the reference, default: batched, int8 is no faster), auto, int8")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed for RTPGHI's initial phase")
+    p.add_argument("--subtype", type=str.upper, choices=("PCM_16", "PCM_24", "FLOAT"),
+                   help="sample format: PCM_16 (default), PCM_24 (both dithered) or FLOAT; OGG and MP3 take none")
+    p.set_defaults(func=cmd_process)
+
+
+def _effect_settings(args: argparse.Namespace, latent_size: int):
+    from .effect import EffectSettings, unit_values
+    from .errors import ParameterError
+
+    def number(text: str, item: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise ParameterError(f"--scale '{item}': '{text}' is not a number") from None
+        if not math.isfinite(v):
+            raise ParameterError(f"--scale '{item}': '{text}' is not a finite number")
+        return v
+
+    scales = unit_values(args.scale, latent_size, "--scale", number)
+    scale = tuple(float(scales.get(i, 1.0)) for i in range(latent_size)) if scales else None
+    muted: set[int] = set()
+    for text in args.mute:
+        for item in (t.strip() for t in str(text).split(",")):
+            if not item:
+                continue
+            try:
+                i = int(item)
+            except ValueError:
+                raise ParameterError(f"--mute '{item}': expected unit numbers, e.g. --mute 2,5") from None
+            if not 0 <= i < latent_size:
+                raise ParameterError(f"--mute {i}: unit out of range 0..{latent_size - 1}")
+            muted.add(i)
+    chroma = None
+    if args.chroma is not None and str(args.chroma).lower() != "auto":
+        from .protocol import parse_chroma
+
+        try:
+            chroma = parse_chroma([args.chroma])
+        except ParameterError as exc:
+            raise ParameterError(f"--chroma: {exc}") from None
+    return EffectSettings(
+        mix=args.mix, morph=args.morph, latent=tuple(args.latent) if args.latent is not None else None,
+        scale=scale, mute=tuple(i in muted for i in range(latent_size)) if muted else None, chroma=chroma,
+        transpose=args.transpose, freq_shift=args.freq_shift, tilt=args.tilt, gain=args.gain,
+        phase=args.phase, hop=args.hop, seed=args.seed,
+    )  # fmt: skip
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from .effect import process_file
+    from .model import load_bundle
+    from .render import check_output_path, output_format
+
+    out = check_output_path(args.out)
+    fmt = output_format(out, args.subtype)
+    src = Path(args.input)
+    if not src.exists():
+        raise AedaemonError(f"{src}: no such file")
+    bundle = load_bundle(args.model, args.models_dir or _default_models_dir(), precision=args.precision)
+    settings = _effect_settings(args, bundle.meta.latent_size)
+    stats, info = process_file(bundle, src, out, settings, fmt)
+    resampled = f", resampled from {info.sample_rate} Hz" if info.sample_rate != bundle.meta.sample_rate else ""
+    mixed = f", {info.channels} channels mixed to mono" if info.channels > 1 else ""
+    print(
+        f"wrote {out}: {stats.seconds:.2f} s at {bundle.meta.sample_rate} Hz ({fmt.format} {fmt.subtype}){resampled}{mixed}, "
+        f"{stats.wall:.2f} s wall ({stats.realtime_factor:.0f}x real time), {stats.frames} frames, "
+        f"{stats.encodes} encoded, {stats.decodes} decoded, {stats.silent} silent, phase {args.phase}, "
+        f"hop {settings.hop or bundle.meta.hop}, latency 0 (aligned)",
+        file=sys.stderr,
+    )
+    if stats.over_full_scale:
+        print(f"aedaemon: warning: {stats.over_full_scale} samples were above full scale: the output went through "
+              "the soft limiter (lower --gain or --scale)", file=sys.stderr)
+    return 0
+
+
 # ---- info, addresses -----------------------------------------------------------------------
 
 
@@ -254,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aedaemon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_render_parser(sub)
+    add_process_parser(sub)
     add_info_parser(sub)
     add_addresses_parser(sub)
     add_devices_parser(sub)
