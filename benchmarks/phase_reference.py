@@ -3,8 +3,9 @@ classes renamed Ref*. tests/test_phase_equivalence.py and benchmarks/bench_hop_p
 it next to the live module; do not edit, except to follow a deliberate change of the algorithm.
 Changed once since (issue 9, RTPGHI on decoded frames): on a held frame (the first repeat of a
 magnitude frame) RTPGHI gives noise bands and the other bins at their own bin frequency the
-quadrature phase pattern and the noise gain (emitted magnitude), and isolated peaks the
-parabolic frequency — `_held_stages`, the compiled step's loops written out in Python.
+quadrature phase pattern and the noise gain (emitted magnitude), and on every frame isolated
+peaks of non-Hann lobes take the parabolic frequency — `_held_stages`, the compiled step's
+loops written out in Python.
 """
 
 from __future__ import annotations
@@ -487,7 +488,7 @@ class RefRTPGHI(_Base, _GradientMixin):
                 new[v] = pattern_step(v, new[v], state)
                 self._emit_mag[v] = s[v] * self._noise_gain
                 noise[v] = True
-        if held and self._peak_freq:
+        if self._peak_freq:
             step = plus[1] - plus[0]
             for v in E:
                 if v == 0 or v == n - 1 or root[v] != v or not alive[v] or noise[v]:

@@ -5,7 +5,8 @@ a deliberate change of the algorithm. Changed once since (issue 9, pitch on ever
 known pitch class the off-class result of step 4 is taken only when it scores below OFF_GAIN
 times the class's best octave, a class octave scoring above NOISY is returned without the refit
 (and up to NO_CLASS instead of None: the octave nearest the peaks' median frequency / 3 of
-those within NOISY_MARGIN), a weak series (d > WEAK) below REACH_LO takes the octave above,
+those within NOISY_MARGIN), a weak series (d > WEAK) below REACH_LO takes the octave above, an octave whose octave
+below fits better reports d >= AMBIG_D,
 `estimate_periodicity` returns (f0, d), and `estimate` remembers both for the frame
 (aedaemon.dsp.pitch.remember) as the live module does.
 
@@ -68,6 +69,7 @@ NOISY_DIV = 3.0  # ... the nearest to the peaks' power-weighted median frequency
 WEAK = 0.1  # a class octave scoring above this ...
 REACH_LO = 2093.0 / 16.0  # ... below C7 four octaves down ...
 FORCE_D = 0.35  # ... moves up an octave (within NOISY_MARGIN), its d at least this
+AMBIG_D = 0.2  # an octave whose octave below fits better still: d at least this
 SUBHARMONIC_PEAKS = 8
 SUBHARMONICS = 6
 GRID_CENTS = 20.0  # candidate spacing of `candidates(None)` (kept for callers; not used by estimate)
@@ -219,6 +221,10 @@ class RefPitchEstimator:
         elif not d_best <= APERIODIC:
             return self._class_octave(*cls) if f_in is not None else None
         f0 = self._refine(freqs, power, f)
+        if f0 is not None and use_in and best_oct > 0 and AMBIG_D > 0.0:
+            d_below = float(self.periodicity(freqs, power, octaves[best_oct - 1 : best_oct])[0])
+            if d_below < d_best:
+                d_best = max(d_best, AMBIG_D)
         if f0 is not None:
             return f0, d_best
         return self._class_octave(*cls) if f_in is not None else None

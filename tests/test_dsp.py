@@ -97,7 +97,9 @@ def _reference_heap(s, prev_s, phase_prev, tgrad_prev, tgrad, fgrad, tol, max_re
 def test_vectorised_rtpghi_equals_the_literal_heap(trial):
     rng = np.random.default_rng(100 + trial)
     n_fft, hop = 256, 64
-    r = RTPGHI(n_fft, hop, seed=trial)
+    # the heap integration itself (the partial-frequency stage refits tgrad afterwards, for the
+    # frames after: tests/test_phase_equivalence.py checks it against the NumPy reference)
+    r = RTPGHI(n_fft, hop, seed=trial, peak_freq=False)
     n = n_fft // 2 + 1
     frames = []
     for _ in range(3):

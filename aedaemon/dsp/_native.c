@@ -561,11 +561,11 @@ static void rtpghi_integrate(Py_ssize_t n, const double *s, const double *pm, do
             flags[v] |= NOISE_BIT;
         }
     }
-    /* a held frame's partials: each peak that roots its lobe runs on at the frequency of the
+    /* partials (every frame): each peak that roots its lobe runs on at the frequency of the
      * parabola through the log magnitudes of its bin and its neighbours (floored 60 dB below
      * it) instead of the Gaussian-slope estimate, which decoded lobes (flatter or skewed, not
      * Gaussian) bias by up to a few tenths of a bin; the lobe follows it (steady path) */
-    if (held && par[RP_PEAK_FREQ] != 0.0) {
+    if (par[RP_PEAK_FREQ] != 0.0) {
         double step = plus[1] - plus[0];
         for (Py_ssize_t i = 0; i < m; i++) {
             Py_ssize_t v = E[i];
@@ -708,7 +708,7 @@ static PyObject *rtpghi_next(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 enum { PP_BIN_HZ, PP_FMIN, PP_FMAX, PP_RANGE, PP_MAX_PEAKS, PP_TOL, PP_PERIODIC, PP_APERIODIC, PP_OFF_CLASS,
        PP_SUB_PEAKS, PP_SUBHARMONICS, PP_FIT_H, PP_OFF_GAIN, PP_NOISY, PP_NO_CLASS, PP_NOISY_MARGIN,
-       PP_NOISY_DIV, PP_WEAK, PP_REACH_LO, PP_FORCE_D, PP_N };
+       PP_NOISY_DIV, PP_WEAK, PP_REACH_LO, PP_FORCE_D, PP_AMBIG_D, PP_N };
 #define PITCH_MAX_PEAKS 64
 #define PITCH_MAX_CANDS 256
 
@@ -958,6 +958,13 @@ static PyObject *pitch_estimate(PyObject *self, PyObject *const *args, Py_ssize_
     }
     {
         double f0 = refine_f0(freqs, power, np_, par, f);
+        /* octave-ambiguous: the octave below fits better still (its partials are there, odd
+         * ones weak but not gone; a tracker may hear either once the note is moved far): d at
+         * least ambig_d, so that the emphasis settles it */
+        if (f0 > 0.0 && use_in && best_oct > 0 && par[PP_AMBIG_D] > 0.0) {
+            double d_below = periodicity1(freqs, power, np_, total, D(3)[best_oct - 1]);
+            if (d_below < d_best) d_best = py_max(d_best, par[PP_AMBIG_D]);
+        }
         if (f0 > 0.0) {
             release(&b);
             return Py_BuildValue("(dd)", f0, d_best);

@@ -17,7 +17,8 @@ two scans (left-to-right, right-to-left): each bin then takes its phase from its
 running sums of the frequency-direction trapezoids. While the magnitude frame stays the same,
 the propagation tree does too, and the update collapses to a gather and an add.
 
-Held frames (the first repeat of a magnitude frame: a steady note) get three more stages, for
+Held frames (the first repeat of a magnitude frame: a steady note) get two more stages, and
+every frame a third, for
 what the decoder emits (benchmarks/bench_phase.py: 30 decoded frames held as tones, mean
 spectral convergence -16.5 -> -17.9 dB, every frame within 4 dB of 300 iterations of fast
 Griffin-Lim, was 22 of 30):
@@ -40,7 +41,10 @@ Griffin-Lim, was 22 of 30):
   fast Griffin-Lim's level.
 - the other bins at their own bin frequency (the broad-run rule's, not a peak;
   `pattern_all`): the same pattern and gain.
-- partial frequencies: a peak that roots its lobe, with no other within 2 bins, runs on at
+- partial frequencies (on every frame, not only held ones: a partial whose frequency changed
+  between the first frames of a note and the later ones beats against itself across the
+  overlap, a level dip after every change): a peak that roots its lobe, with no other within
+  2 bins, runs on at
   the vertex of the parabola through its log magnitudes (floored `peak_floor_db` below it),
   unless its lobe is as curved as a Hann main lobe (an exact sinusoid's, where the Gaussian
   slope estimate is good: `hann_curvature`) or the two differ by less than `peak_min` bins.

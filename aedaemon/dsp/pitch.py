@@ -38,7 +38,10 @@ time-domain tracker such as YIN) hears, so the octave is chosen the way periodic
    series (d > `WEAK`) whose octave lies below `REACH_LO` (C7 four octaves down: the shaper's
    reach) moves up an octave when that scores within `NOISY_MARGIN`, its d raised to
    `FORCE_D`. The shaper's harmonic emphasis (shaping.py) then builds the played pitch's
-   partials from the frame's own envelope, so the octave chosen is the octave heard.
+   partials from the frame's own envelope, so the octave chosen is the octave heard. A class
+   octave whose octave below fits better still (octave-ambiguous: the odd partials weak, not
+   gone) reports d ≥ `AMBIG_D`: some emphasis settles it (halton2's G, 4 octaves down, was
+   heard an octave low in some YIN frames).
 
 `estimate` returns None when the frame has no peaks or no candidate explains its power
 (silence, noise; with a known class only above NO_CLASS); the caller decides the fallback.
@@ -79,6 +82,7 @@ NOISY_DIV = 3.0  # ... the nearest to the peaks' power-weighted median frequency
 WEAK = 0.1  # a class octave scoring above this (the shaper's emphasis starts there) ...
 REACH_LO = 2093.0 / 16.0  # ... below C7 four octaves down (the shaper's reach) ...
 FORCE_D = 0.35  # ... moves up an octave (within NOISY_MARGIN), its d at least this (full emphasis)
+AMBIG_D = 0.2  # an octave whose octave below fits better still: d at least this (some emphasis)
 SUBHARMONIC_PEAKS = 8
 SUBHARMONICS = 6
 GRID_CENTS = 20.0  # candidate spacing of `candidates(None)` (kept for callers; not used by estimate)
@@ -118,7 +122,7 @@ class PitchEstimator:
             [
                 self.bin_hz, self.fmin, self.fmax, _RANGE, MAX_PEAKS, _TOL, PERIODIC, APERIODIC, OFF_CLASS,
                 SUBHARMONIC_PEAKS, SUBHARMONICS, FIT_HARMONICS, OFF_GAIN, NOISY, NO_CLASS, NOISY_MARGIN, NOISY_DIV,
-                WEAK, REACH_LO, FORCE_D,
+                WEAK, REACH_LO, FORCE_D, AMBIG_D,
             ],
             dtype=np.float64,
         )
