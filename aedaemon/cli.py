@@ -193,6 +193,8 @@ def add_process_parser(sub) -> None:
     p.add_argument("--precision", choices=("auto", "float32", "int8"), default="float32",
                    help="decoder: float32 (the reference, default: batched, int8 is no faster), auto, int8")
     p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed for RTPGHI's initial phase")
+    p.add_argument("--threads", type=_int_at_least(1), default=1, choices=(1, 2),
+                   help="2: analyse and encode the next block in a second thread while this one decodes (default: 1)")
     p.add_argument("--subtype", type=str.upper, choices=("PCM_16", "PCM_24", "FLOAT"),
                    help="sample format: PCM_16 (default), PCM_24 (both dithered) or FLOAT; OGG and MP3 take none")
     p.set_defaults(func=cmd_process)
@@ -253,7 +255,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         raise AedaemonError(f"{src}: no such file")
     bundle = load_bundle(args.model, args.models_dir or _default_models_dir(), precision=args.precision)
     settings = _effect_settings(args, bundle.meta.latent_size)
-    stats, info = process_file(bundle, src, out, settings, fmt)
+    stats, info = process_file(bundle, src, out, settings, fmt, threads=args.threads)
     resampled = f", resampled from {info.sample_rate} Hz" if info.sample_rate != bundle.meta.sample_rate else ""
     mixed = f", {info.channels} channels mixed to mono" if info.channels > 1 else ""
     print(

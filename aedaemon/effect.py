@@ -238,11 +238,52 @@ class Block:
     latents: np.ndarray  # float32 [B, N]: the effective (controlled) latents (0 for silent frames)
 
 
+@dataclass
+class _Analysed:
+    start: int
+    spectra: np.ndarray
+    level: np.ndarray
+    sounding: np.ndarray
+    live: np.ndarray  # indices of the sounding frames
+    norm: np.ndarray  # float32 [len(live), n_bins]
+    own: Optional[np.ndarray]  # their chroma labels (one-hot), or None
+    z: Optional[np.ndarray]  # their encoded latents
+
+
+def _prefetched(items: Iterator, threads: int) -> Iterator:
+    """`items`, the next one computed in a worker thread while the caller uses this one."""
+    if threads < 2:
+        yield from items
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    end = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="aedaemon-effect") as pool:
+        ahead = pool.submit(next, items, end)
+        while True:
+            item = ahead.result()
+            if item is end:
+                return
+            ahead = pool.submit(next, items, end)
+            yield item
+
+
+def default_threads() -> int:
+    """1: measured on the 2-core development machine with other work on it, the two-stage
+    pipeline (threads 2) ran no faster, each stage twice as slow (benchmarks/bench_effect.py
+    prints both); on an idle machine with two real cores it can overlap the two networks."""
+    return 1
+
+
 class EffectChain:
     """The effect for one model and one set of controls; `process` runs it over a signal."""
 
-    def __init__(self, bundle: ModelBundle, settings: EffectSettings = EffectSettings(), block: int = BLOCK) -> None:
+    def __init__(
+        self, bundle: ModelBundle, settings: EffectSettings = EffectSettings(), block: int = BLOCK,
+        threads: Optional[int] = None,
+    ) -> None:  # fmt: skip
         self.bundle = bundle
+        self.threads = default_threads() if threads is None else max(1, int(threads))
         self.meta = bundle.meta
         self.c = resolve_settings(settings, bundle)
         self.n_fft = self.meta.n_fft
@@ -274,11 +315,24 @@ class EffectChain:
     # -- analysis and the model, a block at a time
 
     def blocks(self, x: np.ndarray) -> Iterator[Block]:
-        """The chain up to the shaped, normalised wet magnitude, block by block."""
+        """The chain up to the shaped, normalised wet magnitude, block by block. With `threads`
+        2 the analysis and encoding of the next block run in a worker thread while this one
+        decodes (onnxruntime and the FFTs release the GIL)."""
+        for p in _prefetched(self._analysed(x), self.threads):
+            b = len(p.spectra)
+            wet = np.zeros((b, self.n_bins), dtype=np.float32)
+            latents = np.zeros((b, self.meta.latent_size), dtype=np.float32)
+            if len(p.live):
+                wet[p.live], latents[p.live] = self._decode(p.norm, p.own, p.z)
+            yield Block(p.start, p.spectra, p.level, p.sounding, wet, latents)
+
+    def _analysed(self, x: np.ndarray) -> Iterator["_Analysed"]:
+        """Frames → spectra, levels, silence, and the sounding frames normalised and encoded."""
         xp = self.padded(np.asarray(x, dtype=np.float32))
         t_total = self.n_frames(len(x))
         views = np.lib.stride_tricks.sliding_window_view(xp, self.n_fft)[:: self.hop]
         for start in range(0, t_total, self.block):
+            t0 = time.perf_counter()
             b = min(self.block, t_total - start)
             frames = views[start : start + b] * self.window  # one pass: gather and window
             rms = np.sqrt(np.einsum("ij,ij->i", frames, frames) / self.n_fft) / self._wnorm
@@ -286,31 +340,40 @@ class EffectChain:
             mag = np.abs(spectra)
             level = mag.max(axis=1)
             sounding = (rms >= self._silence) & (level > 0)
-            wet = np.zeros((b, self.n_bins), dtype=np.float32)
-            latents = np.zeros((b, self.meta.latent_size), dtype=np.float32)
             live = np.nonzero(sounding)[0]
-            if len(live):
-                wet[live], latents[live] = self._through_model(mag[live] / level[live, None])
+            norm = mag[live] / level[live, None]
+            self._add_time("analysis", t0)
+            own, z = self._encode(norm) if len(live) else (None, None)
             self.stats.frames += b
             self.stats.silent += b - len(live)
-            yield Block(start, spectra, level, sounding, wet, latents)
+            yield _Analysed(start, spectra, level, sounding, live, norm, own, z)
 
-    def _through_model(self, norm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised frames [B, n_bins] → (decoded and shaped normalised frames, effective latents)."""
-        c = self.c
+    def _add_time(self, key: str, since: float) -> None:
+        tm = self.stats.timings
+        tm[key] = tm.get(key, 0.0) + time.perf_counter() - since
+
+    def _encode(self, norm: np.ndarray) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """Normalised frames [B, n_bins] → (their own chroma labels [B, 12] or None, latents [B, N])."""
         t0 = time.perf_counter()
-        conditioned = self.meta.conditioned
         own = None
-        if conditioned or self.bundle.encoder_takes_chroma:
+        if self.meta.conditioned or self.bundle.encoder_takes_chroma:
             own = frame_labels(norm, self.sample_rate, self.n_fft)
+        self._add_time("chroma", t0)
         t1 = time.perf_counter()
         z = self.bundle.encode(norm, own)
         self.stats.encodes += len(norm)
-        t2 = time.perf_counter()
+        self._add_time("encode", t1)
+        return own, z
+
+    def _decode(self, norm: np.ndarray, own: Optional[np.ndarray], z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Latents → (decoded and shaped normalised frames [B, n_bins], effective latents [B, N])."""
+        c = self.c
+        t0 = time.perf_counter()
+        conditioned = self.meta.conditioned
         eff = z if c.morph == 0.0 else (1.0 - c.morph) * z + c.morph * c.latent
         eff = np.ascontiguousarray(eff * c.scale, dtype=np.float32)  # scale 0 where muted
         if conditioned:
-            chroma = own if c.chroma is None else np.broadcast_to(c.chroma, (len(norm), CHROMA_SIZE))
+            chroma = own if c.chroma is None else np.broadcast_to(c.chroma, (len(eff), CHROMA_SIZE))
             inputs = np.concatenate([eff, chroma], axis=1)
         else:
             inputs = eff
@@ -322,15 +385,13 @@ class EffectChain:
         self.stats.decodes += len(uniq)
         dec = np.nan_to_num(np.maximum(dec, 0.0), nan=0.0, posinf=0.0, neginf=0.0)
         out = dec[inverse]
-        t3 = time.perf_counter()
+        self._add_time("decode", t0)
         if c.shaping:
+            t1 = time.perf_counter()
             shaper = self._shaper()
             for k in range(len(out)):
                 out[k] = shaper.apply(out[k], transpose=c.transpose, freq_shift=c.freq_shift, tilt=c.tilt)
-        t4 = time.perf_counter()
-        tm = self.stats.timings
-        for key, dt in (("chroma", t1 - t0), ("encode", t2 - t1), ("decode", t3 - t2), ("shape", t4 - t3)):
-            tm[key] = tm.get(key, 0.0) + dt
+            self._add_time("shape", t1)
         return out.astype(np.float32, copy=False), eff
 
     def _shaper(self) -> SpectralShaper:
@@ -468,12 +529,13 @@ def process_file(
     out: Path,
     settings: EffectSettings = EffectSettings(),
     fmt=None,
+    threads: Optional[int] = None,
 ) -> tuple[EffectStats, InputInfo]:
     """`aedaemon process`: read, run the chain, write (atomically, the format from out's suffix)."""
     from .render import output_format, write_audio
 
     fmt = fmt or output_format(out)
-    chain = EffectChain(bundle, settings)  # settings refused before the file is read
+    chain = EffectChain(bundle, settings, threads=threads)  # settings refused before the file is read
     if chain.c.mix != 0.0:
         bundle.encoder_takes_chroma  # noqa: B018 - loads encoder.onnx: a model without one is refused here
     x, info = read_input(src, bundle.meta.sample_rate)

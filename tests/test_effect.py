@@ -138,6 +138,12 @@ def test_mix_zero_is_the_input_aligned(shipped, trumpet, tmp_path):
     assert np.max(np.abs(y16 - x)) <= 1e-4
 
 
+def identity(chain: EffectChain) -> None:
+    """Make the chain's model give every frame back unchanged (no encoder, no decoder)."""
+    chain._encode = lambda norm: (None, np.zeros((len(norm), 8), np.float32))
+    chain._decode = lambda norm, own, z: (norm.astype(np.float32), z)
+
+
 def test_wet_path_is_aligned_with_the_dry(shipped):
     """With a model that returns each frame unchanged, the wet path (analysis, level, the
     input's phase, dual-window OLA) rebuilds the input sample for sample: wet and dry are aligned,
@@ -146,12 +152,12 @@ def test_wet_path_is_aligned_with_the_dry(shipped):
     x = (sawtooth(196.0, 1.5, 44100) + 0.02 * rng.standard_normal(int(1.5 * 44100))).astype(np.float32)
     for hop in (1024, 512, 256):
         chain = EffectChain(shipped, EffectSettings(hop=hop))
-        chain._through_model = lambda norm: (norm.astype(np.float32), np.zeros((len(norm), 8), np.float32))
+        identity(chain)
         wet = chain.resynthesise(x)
         assert len(wet) == len(x)
         assert np.max(np.abs(wet - x)) < 1e-5, hop
     half = EffectChain(shipped, EffectSettings(mix=0.5))
-    half._through_model = chain._through_model
+    identity(half)
     assert np.max(np.abs(half.process(x) - x)) < 1e-5
 
 
@@ -202,6 +208,14 @@ def test_morph_and_held_chroma_decode_equal_inputs_once(shipped, trumpet):
     auto = EffectChain(shipped, EffectSettings(morph=1.0))
     auto.wet_magnitudes(x)
     assert auto.stats.decodes <= 12 * blocks
+
+
+def test_two_threads_give_the_same_output(shipped, trumpet):
+    x, _ = read_input(trumpet, 44100)
+    for phase in ("input", "rtpghi"):
+        one = EffectChain(shipped, EffectSettings(phase=phase), threads=1, block=64).process(x)
+        two = EffectChain(shipped, EffectSettings(phase=phase), threads=2, block=64).process(x)
+        assert np.array_equal(one, two)
 
 
 def test_silence_costs_no_encode_or_decode(shipped, tmp_path):
