@@ -320,3 +320,28 @@ def test_engine_renders_as_the_numpy_engine(method: str) -> None:
     assert np.abs(want).max() > 0.05  # it plays
     diff = float(np.abs(got.astype(np.float64) - want).max())
     assert diff < 1e-4, diff
+
+
+def test_emphasis_and_high_register_match_their_numpy_spellings() -> None:
+    """shaping's compiled harmonic emphasis and high-register stage against the NumPy functions
+    (shaping.harmonic_emphasis, shaping.high_register) the reference shaper runs."""
+    from aedaemon.dsp import shaping
+
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        m = np.abs(rng.normal(size=N)) * (rng.random(N) < 0.4)
+        f0b, beta = float(rng.uniform(1.0, 120.0)), float(rng.uniform(-0.2, 1.0))
+        want = shaping.harmonic_emphasis(m, f0b, beta)
+        got = np.zeros(N)
+        _native.emphasis(m, got, f0b, beta)
+        assert np.abs(got - want).max() <= 1e-12 * max(want.max(), 1e-300)
+        f = float(rng.uniform(2.0, 400.0))
+        a, b = want.copy(), want.copy()
+        shaping.high_register(a, f, SR / N_FFT, np.zeros(N))
+        _native.high_register(b, f, SR / N_FFT, shaping.HIGH_FROM_HZ, shaping.HIGH_CORNER_HZ,
+                              shaping.HIGH_CORNER_HARMONICS, shaping.HIGH_SLOPE_DB)
+        assert np.abs(a - b).max() <= 1e-12 * max(a.max(), 1e-300)
+    with pytest.raises(TypeError):
+        _native.emphasis(np.zeros(N, np.float32), np.zeros(N), 10.0, 0.5)
+    with pytest.raises(ValueError):
+        _native.emphasis(np.zeros(N), np.zeros(N - 1), 10.0, 0.5)

@@ -1403,6 +1403,127 @@ done:
 }
 
 
+/* ---- shaping: harmonic emphasis and the high register (shaping.harmonic_emphasis,
+ * shaping.high_register: the NumPy spellings, which benchmarks/shaping_reference.py runs) ---- */
+
+/* emphasis(magnitude, out, f0_bins, beta): out = the frame with a share beta of each harmonic
+ * band's power gathered into a Hann lobe at k f0_bins, the rest (and what lies below the first
+ * band) scaled by 1 - beta */
+static PyObject *emphasis(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "emphasis";
+    if (check_nargs(fn, nargs, 4) < 0) return NULL;
+    Py_ssize_t n = f64_len(fn, args[0], "magnitude");
+    if (n < 0) return NULL;
+    double f0b = PyFloat_AsDouble(args[2]);
+    if (f0b == -1.0 && PyErr_Occurred()) return NULL;
+    double beta = PyFloat_AsDouble(args[3]);
+    if (beta == -1.0 && PyErr_Occurred()) return NULL;
+    const spec_t spec[] = {{"magnitude", F64, n, 0}, {"out", F64, n, 1}};
+    bufs_t b;
+    if (get_bufs(fn, args, spec, 2, &b) < 0) return NULL;
+    const double *m = D(0);
+    double *out = D(1);
+    Py_ssize_t k_max = 0;
+    if (beta > 0.0 && f0b >= 2.0 && isfinite(f0b) && n >= 4) {
+        double km = ((double)(n - 3) / f0b) - 0.5;
+        k_max = km >= 1.0 ? (Py_ssize_t)km : 0;
+    }
+    if (k_max < 1) {
+        if (out != m) memmove(out, m, n * sizeof(double));
+        release(&b);
+        Py_RETURN_NONE;
+    }
+    /* band powers first (out may alias magnitude) */
+    Py_ssize_t top_edge = 0;
+    double lo_edge = rint(0.5 * f0b);
+    Py_ssize_t e0 = lo_edge < (double)n ? (Py_ssize_t)lo_edge : n;
+    for (Py_ssize_t v = 0; v < n; v++) out[v] = m[v] * m[v];
+    {
+        double last = rint(((double)k_max + 0.5) * f0b);
+        top_edge = last < (double)n ? (Py_ssize_t)last : n;
+    }
+    /* energies of bands 1..k_max, then the breath scaled, then the lobes added */
+    double energy_stack[4096];
+    double *energy = k_max <= 4096 ? energy_stack : NULL;
+    if (!energy) {
+        release(&b);
+        PyErr_Format(PyExc_ValueError, "%s: too many harmonics", fn);
+        return NULL;
+    }
+    Py_ssize_t prev = e0;
+    for (Py_ssize_t k = 1; k <= k_max; k++) {
+        double ed = rint(((double)k + 0.5) * f0b);
+        Py_ssize_t e = ed < (double)n ? (Py_ssize_t)ed : n;
+        double sum = 0.0;
+        for (Py_ssize_t v = prev; v < e; v++) sum += out[v];
+        energy[k - 1] = sum;
+        prev = e;
+    }
+    for (Py_ssize_t v = 0; v < top_edge; v++) out[v] *= 1.0 - beta;
+    for (Py_ssize_t k = 1; k <= k_max; k++) {
+        double c = (double)k * f0b, lobe[4], le = 0.0;
+        Py_ssize_t base = (Py_ssize_t)floor(c);
+        for (int j = 0; j < 4; j++) {
+            double x = (double)(base - 1 + j) - c;
+            double w = fabs(x) < 2.0 ? cos(0.25 * M_PI * x) : 0.0;
+            w = w * w;
+            lobe[j] = w * w;
+            le += lobe[j];
+        }
+        double a = beta * energy[k - 1] / le;
+        for (int j = 0; j < 4; j++) {
+            Py_ssize_t v = base - 1 + j;
+            if (v >= 0 && v < n) out[v] += a * lobe[j];
+        }
+    }
+    for (Py_ssize_t v = 0; v < n; v++) out[v] = sqrt(out[v]);
+    release(&b);
+    Py_RETURN_NONE;
+}
+
+/* high_register(out, f0_bins, bin_hz, from_hz, corner_hz, corner_harmonics, slope_db): in place */
+static PyObject *high_register(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "high_register";
+    if (check_nargs(fn, nargs, 7) < 0) return NULL;
+    Py_ssize_t n = f64_len(fn, args[0], "out");
+    if (n < 0) return NULL;
+    double v6[6];
+    for (int i = 0; i < 6; i++) {
+        v6[i] = PyFloat_AsDouble(args[1 + i]);
+        if (v6[i] == -1.0 && PyErr_Occurred()) return NULL;
+    }
+    double f0b = v6[0], bin_hz = v6[1], from_hz = v6[2], corner_hz = v6[3], corner_h = v6[4], slope = v6[5];
+    const spec_t spec[] = {{"out", F64, n, 1}};
+    bufs_t b;
+    if (get_bufs(fn, args, spec, 1, &b) < 0) return NULL;
+    double *out = D(0);
+    if (f0b * bin_hz >= from_hz && f0b < (double)(n - 3) && f0b >= 2.0) {
+        double corner = py_max(corner_hz, corner_h * f0b * bin_hz) / bin_hz;
+        double k0d = ceil(corner);
+        Py_ssize_t k0 = k0d < (double)n ? (Py_ssize_t)k0d : n;
+        double expo = -slope / (20.0 * log10(2.0));
+        for (Py_ssize_t k = k0; k < n; k++) out[k] *= pow((double)k / corner, expo);
+        double top = np_amax(out, n);
+        Py_ssize_t c = (Py_ssize_t)rint(f0b);
+        if (out[c] < top) {
+            Py_ssize_t base = (Py_ssize_t)floor(f0b);
+            for (int j = 0; j < 4; j++) {
+                Py_ssize_t v = base - 1 + j;
+                double x = (double)v - f0b;
+                double w = fabs(x) < 2.0 ? cos(0.25 * M_PI * x) : 0.0;
+                double lobe = w * w * top;
+                double want = lobe * lobe - out[v] * out[v];
+                want = want > 0.0 ? want : 0.0;
+                out[v] = sqrt(out[v] * out[v] + want);
+            }
+        }
+    }
+    release(&b);
+    Py_RETURN_NONE;
+}
+
 /* same_bytes(a, b) -> bool: the two float64 arrays hold the same bytes (a.tobytes() == b.tobytes()
  * without the two copies) */
 static PyObject *same_bytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -1430,6 +1551,8 @@ static PyMethodDef methods[] = {
     {"shape_analyse", (PyCFunction)(void (*)(void))shape_analyse, METH_FASTCALL, "SpectralShaper's frame analysis"},
     {"shape_shift", (PyCFunction)(void (*)(void))shape_shift, METH_FASTCALL, "SpectralShaper's peak-locked shift"},
     {"same_bytes", (PyCFunction)(void (*)(void))same_bytes, METH_FASTCALL, "same_bytes(a, b): a.tobytes() == b.tobytes()"},
+    {"emphasis", (PyCFunction)(void (*)(void))emphasis, METH_FASTCALL, "shaping.harmonic_emphasis, into out"},
+    {"high_register", (PyCFunction)(void (*)(void))high_register, METH_FASTCALL, "shaping.high_register, in place"},
     {NULL, NULL, 0, NULL},
 };
 
