@@ -232,6 +232,7 @@ class Block:
 
     start: int  # index of the first frame
     spectra: np.ndarray  # complex64 [B, n_bins]: the input's STFT (frame-start phase reference)
+    magnitude: np.ndarray  # float32 [B, n_bins]: |spectra|
     level: np.ndarray  # float32 [B]: each frame's peak magnitude
     sounding: np.ndarray  # bool [B]
     wet: np.ndarray  # float32 [B, n_bins]: normalised, decoded and shaped (0 for silent frames)
@@ -242,6 +243,7 @@ class Block:
 class _Analysed:
     start: int
     spectra: np.ndarray
+    magnitude: np.ndarray
     level: np.ndarray
     sounding: np.ndarray
     live: np.ndarray  # indices of the sounding frames
@@ -324,7 +326,7 @@ class EffectChain:
             latents = np.zeros((b, self.meta.latent_size), dtype=np.float32)
             if len(p.live):
                 wet[p.live], latents[p.live] = self._decode(p.norm, p.own, p.z)
-            yield Block(p.start, p.spectra, p.level, p.sounding, wet, latents)
+            yield Block(p.start, p.spectra, p.magnitude, p.level, p.sounding, wet, latents)
 
     def _analysed(self, x: np.ndarray) -> Iterator["_Analysed"]:
         """Frames → spectra, levels, silence, and the sounding frames normalised and encoded."""
@@ -346,7 +348,7 @@ class EffectChain:
             own, z = self._encode(norm) if len(live) else (None, None)
             self.stats.frames += b
             self.stats.silent += b - len(live)
-            yield _Analysed(start, spectra, level, sounding, live, norm, own, z)
+            yield _Analysed(start, spectra, mag, level, sounding, live, norm, own, z)
 
     def _add_time(self, key: str, since: float) -> None:
         tm = self.stats.timings
@@ -442,7 +444,7 @@ class EffectChain:
         for blk in self.blocks(x):
             t0 = time.perf_counter()
             if phase is None:
-                spec = _with_input_phase(blk.spectra, blk.wet * blk.level[:, None])
+                spec = _with_input_phase(blk)
             else:
                 spec = np.zeros_like(blk.spectra)
                 for k in range(len(blk.wet)):
@@ -469,15 +471,23 @@ class EffectChain:
         return acc[self.pad : self.pad + len(x)].copy()
 
 
-def _with_input_phase(spectra: np.ndarray, mag: np.ndarray) -> np.ndarray:
-    """mag · e^{i∠X}: the input's own phase under the new magnitude (phase 0 where |X| = 0)."""
-    a = np.abs(spectra)
-    live = a > 0.0
-    gain = np.divide(mag, a, out=np.zeros_like(mag), where=live)
-    out = spectra * gain
-    dead = ~live & (mag > 0.0)
+def _with_input_phase(blk: Block) -> np.ndarray:
+    """wet · level · e^{i∠X}: the input's own phase under the new magnitude (phase 0 where
+    |X| = 0); silent frames stay 0."""
+    out = np.zeros_like(blk.spectra)
+    live = np.nonzero(blk.sounding)[0]
+    if not len(live):
+        return out
+    a = blk.magnitude[live]
+    mag = blk.wet[live]
+    mag *= blk.level[live, None]
+    gain = np.divide(mag, a, out=np.zeros_like(mag), where=a > 0.0)
+    spec = blk.spectra[live]
+    spec *= gain
+    dead = (a == 0.0) & (mag > 0.0)
     if dead.any():
-        out[dead] = mag[dead]
+        spec[dead] = mag[dead]
+    out[live] = spec
     return out
 
 
