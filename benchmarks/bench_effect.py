@@ -6,6 +6,9 @@ Prints, in one run and on this machine:
      against a baseline run in the same process: `aedaemon render` of the same length (its
      code path: Engine + render_to_file, static settings and every setting changing each hop);
   2. where the time goes per frame (analysis, chroma, encode, decode, phase + overlap-add);
+  4. (a path to more speed) the same with both networks quantised here to int8 weights of type
+     S8 (onnxruntime dynamic quantisation, QInt8: batched, AMX/VNNI int8 kernels) in a
+     temporary bundle, not shipped: x real time and the fidelity figures against float32;
   3. fidelity: spectral convergence (dB) of the model's own encode → decode reconstruction
      against the input and of the effect's output against the input (goal: within 1 dB, the
      effect adds no error of its own), the wet frames against the reconstruction, mix 0
@@ -159,6 +162,31 @@ def fidelity(bundle, x: np.ndarray) -> dict:
     return out
 
 
+def int8_bundle(model: Path, folder: Path) -> Path | None:
+    """A temporary copy of the bundle whose encoder and decoder have int8 (S8) weights; None
+    when onnxruntime.quantization (it needs the onnx package) is missing."""
+    import logging
+
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        return None
+    dst = folder / "int8-s8"
+    dst.mkdir()
+    meta = json.loads((model / "model.json").read_text())
+    meta["name"] = dst.name
+    (dst / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic's advice about pre-processing
+    try:
+        for name in ("encoder.onnx", "decoder.onnx"):
+            quantize_dynamic(str(model / name), str(dst / name), weight_type=QuantType.QInt8, per_channel=False)
+    finally:
+        root.setLevel(level)
+    return dst
+
+
 def main() -> None:
     args = bench_arguments(__doc__, "a 10 s input instead of 60 s, fewer repeats")
     seconds = 10.0 if args.quick else 60.0
@@ -241,6 +269,29 @@ def main() -> None:
     print(f"  unit {fid['scale_unit']} x 0.3 in the effect vs on the encoded latents: "
           f"{fid['sc_scaled_wet_vs_scaled_latents_db']:.1f} dB (the change itself: "
           f"{fid['sc_scaled_vs_unscaled_reconstruction_db']:.1f} dB)")
+    print("\n4. int8 (S8) weights for both networks, quantised here (not shipped)")
+    q = int8_bundle(model, folder)
+    if q is None:
+        print("  skipped: onnxruntime.quantization needs the onnx package")
+    else:
+        qb = load_bundle(q, precision="float32")
+        EffectChain(qb).process(x[: 4 * meta.sample_rate])
+        cmd = length / best(lambda: process_file(qb, src, out, EffectSettings()), repeats)
+        chain_only = length / best(lambda: EffectChain(qb).process(x), repeats)
+        qfid = fidelity(qb, x)
+        y32 = EffectChain(bundle).process(x)
+        y8 = EffectChain(qb).process(x)
+        c = EffectChain(bundle)
+        a = frames_stft(c, x)
+        keep = a.max(axis=1) > 0
+        sc8 = db(sc(frames_stft(c, y8)[keep], a[keep]))
+        sc32 = db(sc(frames_stft(c, y32)[keep], a[keep]))
+        figures["int8_s8"] = {"process_rtf": cmd, "chain_rtf": chain_only, "sc_effect_vs_input_db": sc8,
+                              "sc_effect_float32_vs_input_db": sc32, "fidelity": qfid}
+        print(f"  aedaemon process, phase input, threads 1     {cmd:7.0f}x   (chain alone {chain_only:5.0f}x)")
+        print(f"  effect output vs input: {sc8:.2f} dB (float32 networks: {sc32:.2f})")
+        print(f"  its own encode -> decode vs input {qfid['sc_model_vs_input_db']:.2f}, effect output "
+              f"{qfid['sc_effect_input_vs_input_db']:.2f} dB")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     tmp.cleanup()
