@@ -38,3 +38,13 @@ def test_explicit_precisions_are_not_timed(tmp_path):
     for p in ("int8", "float32"):
         b = load_bundle(path, precision=p)
         assert b.precision == p and b.decode_us == {}
+
+
+def test_the_verdict_is_kept_for_the_same_files_and_redone_when_they_change(tmp_path):
+    path = _bundle_with_int8_slot(tmp_path, "cached", hidden_ref=16, hidden_int8=1536)
+    first = load_bundle(path)
+    again = load_bundle(path)  # the same files: only the chosen decoder is loaded, no timing
+    assert again.precision == first.precision == "float32" and again.decode_us == first.decode_us
+    shutil.copy(path / "decoder.onnx", path / "decoder-int8.onnx")  # now the same network in both slots
+    fresh = load_bundle(path)
+    assert fresh.decode_us != first.decode_us  # timed again
