@@ -210,6 +210,35 @@ def test_morph_and_held_chroma_decode_equal_inputs_once(shipped, trumpet):
     assert auto.stats.decodes <= 12 * blocks
 
 
+def test_shaping_is_the_shaper_on_the_decoded_frames(shipped, trumpet):
+    """transpose, freq_shift and tilt act on each decoded frame (normalised), before its level
+    goes back: the synthesizer's shaper without its synth-only stages."""
+    from aedaemon.dsp.shaping import SpectralShaper
+
+    x, _ = read_input(trumpet, 44100)
+    x = x[: 2 * 44100]
+    plain = EffectChain(shipped)
+    blocks = list(plain.blocks(x))
+    shaped = EffectChain(shipped, EffectSettings(transpose=7.0, freq_shift=3, tilt=-2.0)).wet_magnitudes(x)
+    shaper = SpectralShaper(4096, 44100, emphasis=False)
+    k = 0
+    for blk in blocks:
+        for wet, level, on in zip(blk.wet, blk.level, blk.sounding):
+            want = shaper.apply(wet, transpose=7.0, freq_shift=3, tilt=-2.0) * level if on else np.zeros_like(wet)
+            assert np.allclose(shaped[k], want, rtol=1e-5, atol=1e-6 * max(level, 1e-9))
+            k += 1
+    assert k == len(shaped)
+
+
+def test_int8_decoder_and_auto_chroma_flag(shipped, trumpet, tmp_path, capsys):
+    out = tmp_path / "o.flac"
+    assert process(str(trumpet), "--out", str(out), "--precision", "int8", "--chroma", "auto", "--hop", "512") == 0
+    err = capsys.readouterr().err
+    assert "hop 512" in err and "FLAC" in err
+    y, sr = sf.read(str(out), dtype="float32")
+    assert sr == 44100 and np.abs(y).max() > 1e-3
+
+
 def test_two_threads_give_the_same_output(shipped, trumpet):
     x, _ = read_input(trumpet, 44100)
     for phase in ("input", "rtpghi"):
