@@ -468,7 +468,7 @@ class EffectChain:
             t_ifft += time.perf_counter() - t0
         tm = self.stats.timings
         tm["phase+ola"] = tm.get("phase+ola", 0.0) + t_ifft
-        return acc[self.pad : self.pad + len(x)].copy()
+        return acc[self.pad : self.pad + len(x)]  # a view: no second copy of a long file
 
 
 def _with_input_phase(blk: Block) -> np.ndarray:
