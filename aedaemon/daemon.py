@@ -288,8 +288,10 @@ class Daemon:
         if a is None or self.cfg.rt_priority <= 0:
             return
         if a.rt_callback and a.rt_render:
-            log.info("real-time scheduling: audio callback SCHED_FIFO %d, renderer %d; rendering %d samples ahead",
-                     self.cfg.rt_priority, self.cfg.rt_priority - 5, a.target)
+            log.info("real-time scheduling: audio callback SCHED_FIFO %d, renderer %d; rendering %.1f ms before the "
+                     "device needs it", self.cfg.rt_priority, self.cfg.rt_priority - 5, 1000.0 * a.ahead / a.sample_rate)
+        elif a.kind != "null" and a.rt_callback is None:
+            pass  # no device (yet): no callback has run to ask for it
         elif a.kind != "null":
             log.warning("no real-time scheduling for the audio threads (callback %s, renderer %s): allow it "
                         "with LimitRTPRIO / the audio group's rtprio limit; underflows are likelier under load",
