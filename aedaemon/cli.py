@@ -193,6 +193,10 @@ def add_process_parser(sub) -> None:
     p.add_argument("--precision", choices=("auto", "float32", "int8"), default="float32",
                    help="decoder: float32 (the reference, default: batched, int8 is no faster), auto, int8")
     p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed for RTPGHI's initial phase")
+    p.add_argument("--score", type=Path,
+                   help="JSON list of {time, address, args} events changing the controls over the file: "
+                   "/latent, /scale/N, /mute/N, /chroma, /transpose, /freq_shift, /tilt, /gain, /reset "
+                   "(time in seconds of the input)")
     p.add_argument("--threads", type=_int_at_least(1), default=1, choices=(1, 2),
                    help="2: analyse and encode the next block in a second thread while this one decodes (default: 1)")
     p.add_argument("--subtype", type=str.upper, choices=("PCM_16", "PCM_24", "FLOAT"),
@@ -243,6 +247,59 @@ def _effect_settings(args: argparse.Namespace, latent_size: int):
     )  # fmt: skip
 
 
+EFFECT_SCORE_ADDRESSES = ("latent", "scale", "mute", "chroma", "transpose", "freq_shift", "tilt", "gain", "reset")
+
+
+def _effect_schedule(events, bundle, base):
+    """A score's events as (input sample, settings) changes: each group of events at one time is
+    applied through the OSC address table (its checks, clamps, patterns and /reset) to the
+    controls in force, as the same messages would change the synthesizer's state."""
+    import dataclasses
+
+    from .engine import Engine, one_hot
+    from .errors import ParameterError, ScoreError
+    from .protocol import OfflineServices, dispatch
+    from .render import sample_time
+
+    engine = Engine(bundle, hop=base.hop or bundle.meta.hop)
+    n = bundle.meta.latent_size
+    engine.update(
+        latent=tuple(base.latent) if base.latent is not None else tuple(bundle.meta.default_latent),
+        scale=tuple(base.scale) if base.scale is not None else (1.0,) * n,
+        mute=tuple(base.mute) if base.mute is not None else (False,) * n,
+        chroma=tuple(base.chroma) if base.chroma is not None else one_hot(0),
+        transpose=base.transpose, freq_shift=base.freq_shift, tilt=base.tilt, gain=base.gain,
+    )  # fmt: skip
+    held = base.chroma is not None
+    services = OfflineServices()
+    schedule = []
+    order = sorted(range(len(events)), key=lambda k: events[k].time)
+    i = 0
+    while i < len(order):
+        at = sample_time(events[order[i]].time, bundle.meta.sample_rate)
+        while i < len(order) and sample_time(events[order[i]].time, bundle.meta.sample_rate) == at:
+            k = order[i]
+            ev = events[k]
+            head = ev.address.strip("/").split("/")[0]
+            if head not in EFFECT_SCORE_ADDRESSES:
+                raise ScoreError(f"score event {k} ({ev.address} at {ev.time:g} s): not an effect control "
+                                 f"(aedaemon process takes /{', /'.join(EFFECT_SCORE_ADDRESSES)})")
+            before = engine.targets.chroma
+            try:
+                dispatch(ev.address, ev.args, engine=engine, services=services)
+            except ParameterError as exc:
+                raise ScoreError(f"score event {k} ({ev.address} at {ev.time:g} s): {exc}") from None
+            held = held or head == "chroma" or engine.targets.chroma != before
+            i += 1
+        t = engine.targets
+        schedule.append((at, dataclasses.replace(
+            base, latent=tuple(t.latent), scale=tuple(t.scale), mute=tuple(t.mute),
+            chroma=tuple(t.chroma) if held else None, transpose=float(t.transpose), freq_shift=int(t.freq_shift),
+            tilt=float(t.tilt), gain=float(t.gain),
+        )))  # fmt: skip
+    return schedule
+
+
 def cmd_process(args: argparse.Namespace) -> int:
     from .effect import process_file
     from .model import load_bundle
@@ -255,7 +312,14 @@ def cmd_process(args: argparse.Namespace) -> int:
         raise AedaemonError(f"{src}: no such file")
     bundle = load_bundle(args.model, args.models_dir or _default_models_dir(), precision=args.precision)
     settings = _effect_settings(args, bundle.meta.latent_size)
-    stats, info = process_file(bundle, src, out, settings, fmt, threads=args.threads)
+    schedule = ()
+    if args.score:
+        from .effect import EffectChain
+        from .render import load_score
+
+        EffectChain(bundle, settings)  # the flags are refused first, as without a score
+        schedule = _effect_schedule(load_score(args.score), bundle, settings)
+    stats, info = process_file(bundle, src, out, settings, fmt, threads=args.threads, schedule=schedule)
     resampled = f", resampled from {info.sample_rate} Hz" if info.sample_rate != bundle.meta.sample_rate else ""
     mixed = f", {info.channels} channels mixed to mono" if info.channels > 1 else ""
     print(

@@ -282,12 +282,29 @@ class EffectChain:
 
     def __init__(
         self, bundle: ModelBundle, settings: EffectSettings = EffectSettings(), block: int = BLOCK,
-        threads: Optional[int] = None,
+        threads: Optional[int] = None, schedule: Sequence[tuple[int, EffectSettings]] = (),
     ) -> None:  # fmt: skip
+        """schedule: (input sample, settings) changes after the first (a score): a frame takes
+        the settings in force at its centre; the gain moves linearly over a hop. The hop, the
+        phase, mix and morph cannot change."""
         self.bundle = bundle
         self.threads = default_threads() if threads is None else max(1, int(threads))
         self.meta = bundle.meta
         self.c = resolve_settings(settings, bundle)
+        self._segments = [self.c]
+        starts = [0]
+        for at, later in sorted(schedule, key=lambda item: item[0]):
+            c = resolve_settings(later, bundle)
+            for name in ("hop", "phase", "mix", "morph"):
+                if getattr(c, name) != getattr(self.c, name):
+                    raise ParameterError(f"{name} cannot change during a file (a score may not set it)")
+            at = max(0, int(at))
+            if at == starts[-1]:  # the later settings at the same sample win
+                self._segments[-1] = c
+            else:
+                self._segments.append(c)
+                starts.append(at)
+        self._starts = np.asarray(starts, dtype=np.int64)
         self.n_fft = self.meta.n_fft
         self.hop = self.c.hop
         self.n_bins = self.meta.n_bins
@@ -325,7 +342,7 @@ class EffectChain:
             wet = np.zeros((b, self.n_bins), dtype=np.float32)
             latents = np.zeros((b, self.meta.latent_size), dtype=np.float32)
             if len(p.live):
-                wet[p.live], latents[p.live] = self._decode(p.norm, p.own, p.z)
+                wet[p.live], latents[p.live] = self._decode(p.norm, p.own, p.z, p.start + p.live)
             yield Block(p.start, p.spectra, p.magnitude, p.level, p.sounding, wet, latents)
 
     def _analysed(self, x: np.ndarray) -> Iterator["_Analysed"]:
@@ -367,15 +384,36 @@ class EffectChain:
         self._add_time("encode", t1)
         return own, z
 
-    def _decode(self, norm: np.ndarray, own: Optional[np.ndarray], z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Latents → (decoded and shaped normalised frames [B, n_bins], effective latents [B, N])."""
+    def segment_of(self, frames: np.ndarray) -> np.ndarray:
+        """Index into the schedule of the settings in force at each frame's centre."""
+        centre = np.asarray(frames, dtype=np.int64) * self.hop - self.pad + self.n_fft // 2
+        return np.maximum(np.searchsorted(self._starts, centre, side="right") - 1, 0)
+
+    def _decode(
+        self, norm: np.ndarray, own: Optional[np.ndarray], z: np.ndarray, frames: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Latents of these frames (indices) → (decoded and shaped normalised frames [B, n_bins],
+        effective latents [B, N])."""
         c = self.c
         t0 = time.perf_counter()
         conditioned = self.meta.conditioned
-        eff = z if c.morph == 0.0 else (1.0 - c.morph) * z + c.morph * c.latent
-        eff = np.ascontiguousarray(eff * c.scale, dtype=np.float32)  # scale 0 where muted
+        b = len(z)
+        if len(self._segments) == 1:
+            seg = np.zeros(b, dtype=np.int64)
+            latent, scale = c.latent, c.scale
+        else:
+            seg = self.segment_of(frames)
+            latent = np.stack([s.latent for s in self._segments])[seg]
+            scale = np.stack([s.scale for s in self._segments])[seg]
+        eff = z if c.morph == 0.0 else (1.0 - c.morph) * z + c.morph * latent
+        eff = np.ascontiguousarray(eff * scale, dtype=np.float32)  # scale 0 where muted
         if conditioned:
-            chroma = own if c.chroma is None else np.broadcast_to(c.chroma, (len(eff), CHROMA_SIZE))
+            chroma = own
+            held = [s.chroma is not None for s in self._segments]
+            if any(held):
+                chroma = own.copy()
+                for k in np.nonzero(np.asarray(held)[seg])[0]:
+                    chroma[k] = self._segments[seg[k]].chroma
             inputs = np.concatenate([eff, chroma], axis=1)
         else:
             inputs = eff
@@ -388,11 +426,13 @@ class EffectChain:
         dec = np.nan_to_num(np.maximum(dec, 0.0), nan=0.0, posinf=0.0, neginf=0.0)
         out = dec[inverse]
         self._add_time("decode", t0)
-        if c.shaping:
+        if any(s.shaping for s in self._segments):
             t1 = time.perf_counter()
             shaper = self._shaper()
-            for k in range(len(out)):
-                out[k] = shaper.apply(out[k], transpose=c.transpose, freq_shift=c.freq_shift, tilt=c.tilt)
+            for k in range(b):
+                s = self._segments[seg[k]]
+                if s.shaping:
+                    out[k] = shaper.apply(out[k], transpose=s.transpose, freq_shift=s.freq_shift, tilt=s.tilt)
             self._add_time("shape", t1)
         return out.astype(np.float32, copy=False), eff
 
@@ -421,7 +461,9 @@ class EffectChain:
         else:
             wet = self.resynthesise(x)
             y = wet if c.mix == 1.0 else ((1.0 - c.mix) * x + c.mix * wet).astype(np.float32)
-        if c.gain != 1.0:
+        if len(self._segments) > 1:
+            y *= self._gain_curve(len(y))
+        elif c.gain != 1.0:
             y *= np.float32(c.gain)
         over = int(np.count_nonzero(np.abs(y) > 1.0))
         if over:
@@ -431,6 +473,16 @@ class EffectChain:
         st.seconds += len(x) / self.sample_rate
         st.wall += time.perf_counter() - started
         return y
+
+    def _gain_curve(self, n: int) -> np.ndarray:
+        """Per sample: each scheduled gain from its sample on, reached linearly over a hop."""
+        xs, ys = [0.0], [self._segments[0].gain]
+        ends = list(self._starts[2:]) + [None]
+        for at, s, nxt in zip(self._starts[1:], self._segments[1:], ends):
+            end = at + self.hop if nxt is None else min(at + self.hop, nxt)
+            xs += [float(at), float(end)]  # non-decreasing: a ramp ends where the next change starts
+            ys += [ys[-1], s.gain]
+        return np.interp(np.arange(n, dtype=np.float64), xs, ys).astype(np.float32)
 
     def resynthesise(self, x: np.ndarray) -> np.ndarray:
         """The wet signal alone, aligned with x."""
@@ -540,12 +592,13 @@ def process_file(
     settings: EffectSettings = EffectSettings(),
     fmt=None,
     threads: Optional[int] = None,
+    schedule: Sequence[tuple[int, EffectSettings]] = (),
 ) -> tuple[EffectStats, InputInfo]:
     """`aedaemon process`: read, run the chain, write (atomically, the format from out's suffix)."""
     from .render import output_format, write_audio
 
     fmt = fmt or output_format(out)
-    chain = EffectChain(bundle, settings, threads=threads)  # settings refused before the file is read
+    chain = EffectChain(bundle, settings, threads=threads, schedule=schedule)  # refused before the file is read
     if chain.c.mix != 0.0:
         bundle.encoder_takes_chroma  # noqa: B018 - loads encoder.onnx: a model without one is refused here
     x, info = read_input(src, bundle.meta.sample_rate)

@@ -141,7 +141,7 @@ def test_mix_zero_is_the_input_aligned(shipped, trumpet, tmp_path):
 def identity(chain: EffectChain) -> None:
     """Make the chain's model give every frame back unchanged (no encoder, no decoder)."""
     chain._encode = lambda norm: (None, np.zeros((len(norm), 8), np.float32))
-    chain._decode = lambda norm, own, z: (norm.astype(np.float32), z)
+    chain._decode = lambda norm, own, z, frames: (norm.astype(np.float32), z)
 
 
 def test_wet_path_is_aligned_with_the_dry(shipped):
@@ -395,3 +395,53 @@ def test_process_reports_figures(shipped, tmp_path, capsys):
     assert "soft limiter" in capsys.readouterr().err
     y, _ = sf.read(str(tmp_path / "loud.wav"), dtype="float32")
     assert np.abs(y).max() < 1.0
+
+
+def test_score_changes_the_controls_at_frame_centres(shipped, trumpet, tmp_path, capsys):
+    """--score: a frame takes the settings in force at its centre; the same events through the
+    address table (patterns, /reset); the gain moves over a hop; non-effect addresses refused."""
+    import json
+
+    x, _ = read_input(trumpet, 44100)
+    sr = 44100
+    plain = EffectChain(shipped)
+    scaled_settings = EffectSettings(scale=(1, 1, 1, 0.2, 1, 1, 1, 1))
+    scaled = EffectChain(shipped, scaled_settings)
+    at = int(1.0 * sr)
+    both = EffectChain(shipped, schedule=[(at, scaled_settings)])
+    w0, w1, wb = plain.wet_magnitudes(x), scaled.wet_magnitudes(x), both.wet_magnitudes(x)
+    seg = both.segment_of(np.arange(len(wb)))
+    assert set(seg) == {0, 1}
+    assert np.array_equal(wb[seg == 0], w0[seg == 0]) and np.array_equal(wb[seg == 1], w1[seg == 1])
+    centres = np.arange(len(wb)) * plain.hop - plain.pad + plain.n_fft // 2
+    assert np.all((centres >= at) == (seg == 1))
+    # the gain: dry only, 0.5 from 1 s on, reached over a hop
+    dry = EffectChain(shipped, EffectSettings(mix=0.0), schedule=[(at, EffectSettings(mix=0.0, gain=0.5))])
+    y = dry.process(x)
+    assert np.array_equal(y[:at], x[:at]) and np.allclose(y[at + 1024 :], 0.5 * x[at + 1024 :])
+    # through the command line, events through the OSC address table
+    score = tmp_path / "score.json"
+    score.write_text(json.dumps([
+        {"time": 1.0, "address": "/scale/3", "args": [0.2]},
+        {"time": 2.0, "address": "/mute/*", "args": [1]},
+        {"time": 3.0, "address": "/reset"},
+    ]))  # fmt: skip
+    out = tmp_path / "scored.wav"
+    assert process(str(trumpet), "--out", str(out), "--subtype", "FLOAT", "--score", str(score)) == 0
+    capsys.readouterr()
+    muted = EffectChain(shipped, EffectSettings(mute=(True,) * 8))
+    ref = EffectChain(shipped, schedule=[(sr, scaled_settings), (2 * sr, EffectSettings(scale=scaled_settings.scale,
+                      mute=(True,) * 8)), (3 * sr, EffectSettings())]).process(x)
+    got, _ = sf.read(str(out), dtype="float32")
+    assert np.max(np.abs(got - ref)) < 1e-6
+    assert muted.c.scale.sum() == 0.0
+    for events, needle in (
+        ([{"time": 1.0, "address": "/play", "args": [1]}], "not an effect control"),
+        ([{"time": 1.0, "address": "/scale/3", "args": [9]}], "scale 9 is out of range 0..4"),
+        ([{"time": 1.0, "address": "/nope"}], "unknown address"),
+    ):
+        score.write_text(json.dumps(events))
+        assert process(str(trumpet), "--out", str(tmp_path / "x.wav"), "--score", str(score)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "x.wav").exists()
