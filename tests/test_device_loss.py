@@ -25,18 +25,20 @@ CAPTURE = textwrap.dedent("""
     import numpy as np, pyaudio
     seconds = float(sys.argv[1])
     pa = pyaudio.PyAudio()
+    # the JACK host API's input explicitly: the default input may be another API's (or none)
+    dev = next(i for i in range(pa.get_device_count())
+               if pa.get_device_info_by_index(i)["maxInputChannels"] > 0
+               and "JACK" in pa.get_host_api_info_by_index(pa.get_device_info_by_index(i)["hostApi"])["name"])
     frames = []
     def cb(data, n, info, status):
         frames.append(np.frombuffer(data, np.float32).copy())
         return (None, pyaudio.paContinue)
     st = pa.open(format=pyaudio.paFloat32, channels=1, rate=44100, input=True, frames_per_buffer=256,
-                 stream_callback=cb)
-    me = "aecapture-%d" % os.getpid()
+                 input_device_index=dev, stream_callback=cb)
     time.sleep(0.2)
     ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split()
-    mine = [p for p in ports if p.startswith("PortAudio") and ":in" in p and str(os.getpid()) not in p]
     src = [p for p in ports if p.startswith("PortAudio") and ":out" in p]
-    ins = [p for p in ports if ":in" in p and p.startswith("PortAudio")]
+    ins = [p for p in ports if p.startswith("PortAudio") and ":in" in p]
     for p in ports:
         if p.startswith("system:capture"):
             for i in ins:
@@ -87,6 +89,7 @@ class PrivateJack:
     def captured_rms(self, seconds: float = 0.5) -> float:
         out = subprocess.run([sys.executable, "-c", CAPTURE, str(seconds)], env=self.env, capture_output=True,
                              text=True, timeout=20)
+        assert out.stdout.split(), f"the capture process failed: {out.stderr[-2000:]}"
         return float(out.stdout.split()[0])
 
 

@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RUNTIME = ["portaudio19-dev", "libjack-jackd2-dev", "liblo-tools"]
-DEV = ["jackd2", "puredata-core", "libsndfile1", "fluidsynth", "fluid-soundfont-gm"]
+DEV = ["jackd2", "puredata-core", "iproute2", "libsndfile1", "fluidsynth", "fluid-soundfont-gm"]
 # what the script may use besides the shims; no cc, gcc or python3 unless a test adds them
 TOOLS = ["bash", "env", "grep", "cat", "dirname", "mktemp", "tail", "rm", "sha256sum", "cut",
          "sort", "paste", "printf", "touch", "mkdir"]
@@ -142,7 +142,7 @@ def test_sudo_user_with_some_installed_goes_through_sudo_for_the_rest(rig):
     rig.use("dpkg-query", "apt-get", "id", "sudo", "cc")
     r = rig("--packages-only", "dev", installed=["portaudio19-dev", "jackd2", "fluidsynth"], uid=1000)
     assert r.code == 0, r.err
-    rest = ["libjack-jackd2-dev", "liblo-tools", "puredata-core", "libsndfile1", "fluid-soundfont-gm"]
+    rest = ["libjack-jackd2-dev", "liblo-tools", "puredata-core", "iproute2", "libsndfile1", "fluid-soundfont-gm"]
     assert r.commands == apt_commands(rest, prefix="sudo ")
 
 
