@@ -63,6 +63,34 @@ def main() -> int:
         print(f"{n:28s} {row['samples']:8d} {row['peak_dbfs']:9.2f} {mx:11.3e} {row['max_diff_lsb16']:7.3f} "
               f"{row['max_diff_dbfs']:7.1f} {row['diff_rms_rel_db']:11.1f} {same:6.1%}  "
               f"{'ok' if good else 'FAIL (> %g LSB)' % o.tol_lsb}")
+    # where a render first leaves the tolerance (a divergence that starts late and grows is the
+    # phase reconstruction taking another path after a slightly different decoded frame)
+    for r in rows:
+        if not r["ok"]:
+            x, _ = sf.read(a / f"{r['render']}.wav", dtype="float64", always_2d=True)
+            y, sr = sf.read(b / f"{r['render']}.wav", dtype="float64", always_2d=True)
+            d = np.abs(x - y).max(1)
+            first = int(np.argmax(d > o.tol_lsb * LSB))
+            r["within_tol_until_s"] = round(first / sr, 3)
+            r["max_diff_lsb16_before"] = round(float(d[:first].max(initial=0)) / LSB, 3)
+            print(f"  {r['render']}: within {o.tol_lsb:g} LSB (max {r['max_diff_lsb16_before']} LSB) for the first "
+                  f"{first / sr:.3f} s of {len(d) / sr:.2f} s, then up to {r['max_diff_lsb16']:.0f} LSB")
+    # the decoders alone, on the same latents (decoder.npz from renders.py)
+    if (a / "decoder.npz").exists() and (b / "decoder.npz").exists():
+        da, db_ = np.load(a / "decoder.npz"), np.load(b / "decoder.npz")
+        print("decoder outputs on the sweep's latents (max |diff| relative to the frame peak; frames differing):")
+        for k in da.files:
+            if k not in db_.files:
+                continue
+            dd = np.abs(da[k].astype(np.float64) - db_[k])
+            rel = dd.max(1) / np.maximum(np.abs(da[k]).max(1), 1e-30)
+            rows.append({"decoder": k, "max_rel": float(rel.max()), "frames_differing": int((dd.max(1) > 0).sum()),
+                         "frames": int(len(rel))})
+            print(f"  {k:14s} max {rel.max():.2e}  median {np.median(rel):.1e}  {int((dd.max(1) > 0).sum())}/{len(rel)} frames differ"
+                  f"{'  (bit-identical)' if dd.max() == 0 else ''}")
+        if "int8_all" in da.files and "float32_all" in da.files:
+            q = np.abs(da["int8_all"].astype(np.float64) - da["float32_all"]).max(1) / np.abs(da["float32_all"]).max(1)
+            print(f"  (for scale: int8 against float32 on {a.name}, the quantization itself: max {q.max():.2e}, median {np.median(q):.1e})")
     if o.json:
         Path(o.json).write_text(json.dumps(rows, indent=1))
     return 0 if ok else 1
