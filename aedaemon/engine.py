@@ -494,10 +494,12 @@ class Engine:
         self._gain = Glide(t.gain)
         self._pitch = Glide(self.played_pitch(t))
         # decoded frame and its tracked fundamental (Hz, None: no fundamental found)
-        self._cache: "OrderedDict[bytes, tuple[np.ndarray, Optional[float]]]" = OrderedDict()
+        # decoded frame, its fundamental (Hz or None) and (f0, d) of the pitch track (or None)
+        self._cache: "OrderedDict[bytes, tuple[np.ndarray, Optional[float], Optional[tuple[float, float]]]]" = OrderedDict()
         self._mag = self._silence_mag
         self._raw = self._silence_mag
         self._raw_f0: Optional[float] = None
+        self._raw_track: Optional[tuple[float, float]] = None  # (f0, d) of the raw frame, for the shaper
         self._tracked_hz: Optional[float] = None  # last good estimate: the fallback
         self._loud = 0.0
         self._onset_offset = 0  # samples into the hop where a note starting from silence begins
@@ -624,13 +626,14 @@ class Engine:
         else:
             frame = self.bundle.decode(self._inputs[:n], self._inputs[n:]).astype(np.float64)
             self.stats.decodes += 1
-            entry = (frame, self._pitch_estimator.estimate(frame, self._pitch_class()))
+            track = self._pitch_estimator.estimate_periodicity(frame, self._pitch_class())
+            entry = (frame, None if track is None else track[0], track)
             self._cache[key] = entry
             if len(self._cache) > CACHE_FRAMES:
                 self._cache.popitem(last=False)
         self._seen.last_inputs = key
         self._frame_version += 1
-        self._raw, self._raw_f0 = entry
+        self._raw, self._raw_f0, self._raw_track = entry
         if self._raw_f0 is not None:
             self._tracked_hz = self._raw_f0
         return self._raw
@@ -778,7 +781,8 @@ class Engine:
         shape_key = (self._correction(t), int(t.freq_shift), float(t.tilt), self._frame_version)
         if shape_key == self._seen.shape_key:
             return False
-        shaped = self._shaper.apply(mag, transpose=shape_key[0], freq_shift=shape_key[1], tilt=shape_key[2])
+        shaped = self._shaper.apply(mag, transpose=shape_key[0], freq_shift=shape_key[1], tilt=shape_key[2],
+                                    tracked=self._raw_track)
         np.copyto(self._shaped, shaped)  # the shaper's buffer is reused: keep ours, without allocating
         self._mag = self._shaped
         self._loud = self._loudness.gain(self._mag)  # after tilt: tilt changes timbre, not loudness

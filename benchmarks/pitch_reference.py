@@ -175,12 +175,7 @@ class RefPitchEstimator:
     def estimate(self, mag: np.ndarray, pitch_class: Optional[int] = None) -> Optional[float]:
         """f0 in Hz of this frame (A4 = 440 Hz as the model was trained), or None."""
         found = self.estimate_periodicity(mag, pitch_class)
-        if found is None:
-            return None
-        from aedaemon.dsp.pitch import remember
-
-        remember(mag, *found)
-        return found[0]
+        return None if found is None else found[0]
 
     def estimate_periodicity(self, mag: np.ndarray, pitch_class: Optional[int] = None) -> Optional[tuple[float, float]]:
         """(f0 in Hz, d of the chosen candidate), or None."""

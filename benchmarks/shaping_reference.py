@@ -307,11 +307,12 @@ class ReferenceShaper:
             self._tilt_key = db_per_octave
         return self._tilt
 
-    def apply(self, mag: np.ndarray, transpose: float = 0.0, freq_shift: int = 0, tilt: float = 0.0) -> np.ndarray:
+    def apply(self, mag: np.ndarray, transpose: float = 0.0, freq_shift: int = 0, tilt: float = 0.0,
+              tracked=None) -> np.ndarray:
         """Shaped copy of `mag` in an internal buffer (valid until the next call)."""
-        from aedaemon.dsp import pitch, shaping
+        from aedaemon.dsp import shaping
 
-        found = pitch.tracked(mag)
+        found = tracked
         if found is not None and shaping.emphasis_amount(found[1]) > 0.0:
             mag = shaping.harmonic_emphasis(mag, found[0] / self.bin_hz, shaping.emphasis_amount(found[1]))
         out = self._out

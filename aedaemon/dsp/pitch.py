@@ -45,8 +45,9 @@ time-domain tracker such as YIN) hears, so the octave is chosen the way periodic
 
 `estimate` returns None when the frame has no peaks or no candidate explains its power
 (silence, noise; with a known class only above NO_CLASS); the caller decides the fallback.
-`estimate_periodicity` returns (f0, d); `estimate` also remembers them for the frame object
-(`tracked`), which is how the shaper learns which frames to emphasise. The steps are compiled
+`estimate_periodicity` returns (f0, d): the engine keeps both with the decoded frame and hands
+them to the shaper (`SpectralShaper.apply(tracked=...)`), which is how it learns which frames to
+emphasise. The steps are compiled
 (aedaemon/dsp/_native.c: one pass over the frame for the peaks, then loops over the peak list,
 ≤ `MAX_PEAKS`; the candidates scored from the highest down, so the search stops at the first
 periodic one); as ~25 NumPy calls they cost ~140 µs a frame, compiled ~15-30 (most decoded
@@ -58,7 +59,6 @@ is frozen in benchmarks/pitch_reference.py: the same estimates up to rounding
 from __future__ import annotations
 
 import math
-import weakref
 from typing import Optional
 
 import numpy as np
@@ -155,14 +155,11 @@ class PitchEstimator:
         return freqs[:k], power[:k]
 
     def estimate(self, mag: np.ndarray, pitch_class: Optional[int] = None) -> Optional[float]:
-        """f0 in Hz of this frame (A4 = 440 Hz as the model was trained), or None. The estimate
-        and its periodicity are remembered for this frame object (`tracked`), for the shaper's
-        harmonic emphasis."""
+        """f0 in Hz of this frame (A4 = 440 Hz as the model was trained), or None. The engine
+        uses estimate_periodicity: its d tells the shaper's harmonic emphasis how noise-like
+        the frame is."""
         found = self.estimate_periodicity(mag, pitch_class)
-        if found is None:
-            return None
-        remember(mag, *found)
-        return found[0]
+        return None if found is None else found[0]
 
     def estimate_periodicity(self, mag: np.ndarray, pitch_class: Optional[int] = None) -> Optional[tuple[float, float]]:
         """(f0 in Hz, d) of this frame, d the normalised difference of the chosen candidate
@@ -173,36 +170,3 @@ class PitchEstimator:
         return _native.pitch_estimate(mag, octaves, tmp, self._params)
 
 
-# ---- what the estimator found, per frame object (read by the shaper) ----------------------------
-
-_TRACKED: dict[int, tuple] = {}  # id(frame) -> (weakref, f0, d, energy)
-_TRACKED_MAX = 1024
-
-
-def _energy(mag) -> float:
-    m = np.asarray(mag)
-    return float(np.vdot(m, m).real) if m.ndim == 1 and m.size else 0.0
-
-
-def remember(mag, f0: float, d: float) -> None:
-    """Note (f0, d) for this frame object (the engine estimates a decoded frame once, when it
-    is decoded, and shapes that same array object every time it is played). Kept while the
-    array lives; an array changed in place afterwards no longer matches (its energy differs)."""
-    try:
-        key = id(mag)
-        ref = weakref.ref(mag, lambda _r, key=key: _TRACKED.pop(key, None))
-    except TypeError:
-        return
-    if len(_TRACKED) >= _TRACKED_MAX:
-        _TRACKED.pop(next(iter(_TRACKED)), None)
-    _TRACKED.pop(key, None)
-    _TRACKED[key] = (ref, float(f0), float(d), _energy(mag))
-
-
-def tracked(mag) -> Optional[tuple[float, float]]:
-    """(f0, d) the estimator found for this very frame, or None (never estimated, gone, or
-    changed since)."""
-    entry = _TRACKED.get(id(mag))
-    if entry is None or entry[0]() is not mag or entry[3] != _energy(mag):
-        return None
-    return entry[1], entry[2]

@@ -47,7 +47,7 @@ a frame is kept while only the transpose changes, e.g. during a glide):
    envelope(new frequency) / envelope(old), so partials slide under the original envelope.
 
 7. Harmonic emphasis (before the shift; `harmonic_emphasis`): a frame the pitch tracker
-   found with a weak or noise-like series (d above EMPHASIS_FROM, pitch.tracked) gathers a
+   found with a weak or noise-like series (d above EMPHASIS_FROM, passed as `tracked`) gathers a
    share of each harmonic band's energy into a partial at k·f0 (up to 90 %), the rest kept
    as breath: the timbre's envelope stays, the played pitch's partials come up. Breathy
    timbres otherwise have no pitch a listener (or YIN) can hear: halton4 sounded no pitch in
@@ -74,10 +74,11 @@ untouched; the tilt curve is cached.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 
-from . import _native, pitch
+from . import _native
 
 ACTIVE_FLOOR_DB = -90.0  # bins further below the frame maximum are treated as zero
 PARABOLA_FLOOR_DB = -40.0  # log floor (relative to the peak) for the fractional position
@@ -239,7 +240,7 @@ class SpectralShaper:
 
     def _emphasised(self, mag: np.ndarray, found: tuple[float, float]) -> np.ndarray:
         """The frame with harmonic emphasis when the pitch tracker found its series weak
-        (pitch.tracked: d above EMPHASIS_FROM), else the frame itself."""
+        (`tracked`: d above EMPHASIS_FROM), else the frame itself."""
         f0, d = found
         beta = emphasis_amount(d)
         if beta == 0.0:
@@ -257,10 +258,13 @@ class SpectralShaper:
         self._emph_key = key
         return self._emph_out
 
-    def apply(self, mag: np.ndarray, transpose: float = 0.0, freq_shift: int = 0, tilt: float = 0.0) -> np.ndarray:
-        """Shaped copy of `mag` in an internal buffer (valid until the next call)."""
+    def apply(self, mag: np.ndarray, transpose: float = 0.0, freq_shift: int = 0, tilt: float = 0.0,
+              tracked: Optional[tuple[float, float]] = None) -> np.ndarray:
+        """Shaped copy of `mag` in an internal buffer (valid until the next call). `tracked`: the
+        (f0, d) PitchEstimator.estimate_periodicity found for this frame — noise-like frames get
+        the harmonic emphasis and high notes the high-register stage; None: neither."""
         out = self._out
-        found = pitch.tracked(mag) if self.emphasis else None
+        found = tracked if self.emphasis else None
         if found is not None:
             mag = self._emphasised(mag, found)
         if transpose != 0.0:
