@@ -50,7 +50,7 @@ CAPTURE = textwrap.dedent("""
     time.sleep(seconds)
     st.stop_stream()
     x = np.concatenate(frames) if frames else np.zeros(1, np.float32)
-    print(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), len(x))
+    print(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), len(x), flush=True)  # (os._exit skips flushing)
     os._exit(0)
 """)
 
@@ -89,7 +89,8 @@ class PrivateJack:
     def captured_rms(self, seconds: float = 0.5) -> float:
         out = subprocess.run([sys.executable, "-c", CAPTURE, str(seconds)], env=self.env, capture_output=True,
                              text=True, timeout=20)
-        assert out.stdout.split(), f"the capture process failed: {out.stderr[-2000:]}"
+        tb = out.stderr[out.stderr.find("Traceback"):] if "Traceback" in out.stderr else out.stderr[-1500:]
+        assert out.stdout.split(), f"the capture process failed (exit {out.returncode}): {tb}"
         return float(out.stdout.split()[0])
 
 
