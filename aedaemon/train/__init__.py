@@ -10,6 +10,15 @@ Every module here imports its heavy dependencies lazily so that `aedaemon --help
 base install.
 """
 
+import os as _os
+
+# Reproducible training (the same command gives the same bytes): Intel MKL, PyTorch's BLAS on
+# x86, picks its thread count per call from the machine's load unless told not to, and another
+# split of a reduction changes the last bits. Set before torch is first imported; a value the
+# user exported wins.
+for _var in ("MKL_DYNAMIC", "OMP_DYNAMIC"):
+    _os.environ.setdefault(_var, "FALSE")
+
 SAMPLE_RATE = 44100
 N_FFT = 4096
 HOP = 1024
