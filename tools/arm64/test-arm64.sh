@@ -8,9 +8,11 @@
 #   2. every run: the current commit is cloned into it (kept: later runs fetch and check out)
 #      and installed with the repository's own `.ci/setup dev` — the install path under test:
 #      Debian packages, venv, PyAudio and the C extension are built inside the arm64 userland
-#   3. the DSP, engine, model and protocol tests under arm64
-#   4. the same renders (tools/arm64/renders.py) with the x86 venv (.venv) and inside arm64,
-#      compared sample by sample (tools/arm64/compare.py)
+#   3. the DSP, engine, model, render and protocol tests under arm64 ($TESTS; jackd's dummy
+#      driver runs under qemu-user, so the PortAudio/JACK tests run too; no SCHED_FIFO inside)
+#   4. the same renders (tools/arm64/renders.py) with the x86 venv (.venv, on a clone of the
+#      same commit) and inside arm64, compared sample by sample, and the decoders' outputs on
+#      the same latents (tools/arm64/compare.py)
 # Emulation: QEMU_CPU=cortex-a72 (QEMU's default `max` CPU has SVE/SME, and onnxruntime's int8
 # kernels give wrong output on it); a Raspberry Pi 4's /proc/cpuinfo (tools/arm64/cpuinfo-pi4)
 # is bound over /proc/cpuinfo (onnxruntime's cpuinfo reads it and would see the x86 host's).
