@@ -196,7 +196,7 @@ umount "$ROOT/mnt/aedaemon-src"
 note "installing: .ci/setup dev inside arm64 (apt packages, venv, PyAudio and the C extension built here; log $LOGD/setup.log)"
 if step setup "cd $CLONE && .ci/setup dev"; then
   note "setup: ok in ${STEP_S} s$(grep -q 'setup: installing' "$LOGD/setup.log" || echo ' (nothing to install: cached)')"
-  grep '^setup:' "$LOGD/setup.log" | sed 's/^/    /' | tee -a "$SUM"
+  { grep '^setup:' "$LOGD/setup.log" || true; } | sed 's/^/    /' | tee -a "$SUM"
 else
   note "FAIL: .ci/setup dev after ${STEP_S} s:"; tail -25 "$LOGD/setup.log" | sed 's/^/    /' | tee -a "$SUM"; FAIL+=(setup)
 fi
