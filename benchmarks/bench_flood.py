@@ -30,27 +30,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+
 from aedaemon.client import Client  # noqa: E402
-from aedaemon.oscwire import encode_bundle, encode_message  # noqa: E402
+from aedaemon.oscwire import encode_bundle, encode_message, ntp_from_unix  # noqa: E402
 from aedaemon.synthetic import make_synthetic_bundle  # noqa: E402
-
-NTP_EPOCH = 2208988800
-
-
-def timetag(t_unix: float) -> int:
-    secs = t_unix + NTP_EPOCH
-    return (int(secs) << 32) | int((secs % 1.0) * (1 << 32))
-
-
-def family(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            kids += [int(k) for k in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return [pid, *kids]
-
+from bench_daemon import family  # noqa: E402  (the daemon and its device process)
 
 def resources(pid: int) -> dict:
     rss = threads = fds = 0
@@ -87,10 +72,10 @@ def flood(port: int, rate: float, seconds: float, seed: int) -> None:
                 pkt = encode_message("/chroma", [rng.randrange(12)])
             elif r < 0.70:  # near future: 10-200 ms ahead, 8 values (misfits a 4-unit model)
                 at = time.time() + rng.uniform(0.01, 0.2)
-                pkt = encode_bundle(timetag(at), [encode_message("/latent", [rng.uniform(0, 1) for _ in range(8)])])
+                pkt = encode_bundle(ntp_from_unix(at), [encode_message("/latent", [rng.uniform(0, 1) for _ in range(8)])])
             elif r < 0.80:  # far future: a minute or four ahead (the schedule's limits apply)
                 at = time.time() + rng.uniform(60.0, 250.0)
-                pkt = encode_bundle(timetag(at), [encode_message("/transpose", [rng.uniform(-5, 5)])])
+                pkt = encode_bundle(ntp_from_unix(at), [encode_message("/transpose", [rng.uniform(-5, 5)])])
             elif r < 0.88:
                 pkt = encode_message("/get", ["/latent"])
             elif r < 0.93:
