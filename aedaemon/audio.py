@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .devicechild import describe_devices, output_devices, quiet_stderr
+from .devicechild import output_devices, quiet_stderr
 from .errors import AedaemonError
 from .ringbuffer import (H_CALLBACKS, H_LATENCY_NS, H_RING_UNDERRUNS, H_RT, H_UNDERFLOWS, Ring,
                          buffer_bytes, ring_size)
@@ -63,8 +63,6 @@ def list_output_devices() -> list[dict]:
     finally:
         pa.terminate()
 
-
-_describe = describe_devices  # `aedaemon devices` prints it when there are none
 
 
 class AudioOutput:

@@ -375,14 +375,15 @@ def add_devices_parser(sub) -> None:
 
 
 def cmd_devices(_args: argparse.Namespace) -> int:
-    from .audio import _describe, list_output_devices
+    from .audio import list_output_devices
+    from .devicechild import describe_devices
 
     try:
         devices = list_output_devices()
     except Exception as exc:  # noqa: BLE001 - PortAudio missing or broken: say so, list MIDI anyway
         print(f"audio outputs: cannot ask PortAudio ({exc})")
     else:
-        print("audio outputs:" if devices else _describe(devices))
+        print("audio outputs:" if devices else describe_devices(devices))
         for d in devices:
             print(f"  [{d['index']}] {d['name']}  ({d['api']}, {d['channels']} ch, {d['default_rate']:g} Hz)")
     try:

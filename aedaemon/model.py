@@ -325,15 +325,18 @@ def _check_io(path: Path, meta: ModelMeta, session, decoder: Path) -> None:
     checks = [("input", n, inputs[n], size, field) for (n, size), field in zip(
         expected_inputs.items(), ("latent_size", "conditioning"))]
     checks.append(("output", "magnitude", outputs["magnitude"], meta.n_bins, "n_bins"))
+    _check_tensors(decoder, checks)
+
+
+def _check_tensors(where: Path, checks: list) -> None:
+    """Each (role, name, onnx arg, size, model.json field): float32 of shape [batch, size]."""
     for role, name, arg, size, field in checks:
         if arg.type != _ONNX_FLOAT:
-            raise ModelError(f"{decoder}: {role} '{name}' is {arg.type}, expected tensor(float) (float32)")
+            raise ModelError(f"{where}: {role} '{name}' is {arg.type}, expected tensor(float) (float32)")
         shape = list(arg.shape)
         if len(shape) != 2 or shape[1] != size:
             shown = "[" + ", ".join(str(d) for d in shape) + "]"
-            raise ModelError(
-                f"{decoder}: {role} '{name}' has shape {shown}, but model.json ({field}) needs [batch, {size}]"
-            )
+            raise ModelError(f"{where}: {role} '{name}' has shape {shown}, but model.json ({field}) needs [batch, {size}]")
 
 
 def _check_encoder_io(path: Path, meta: ModelMeta, session) -> bool:
@@ -349,13 +352,7 @@ def _check_encoder_io(path: Path, meta: ModelMeta, session) -> bool:
     if "chroma" in inputs:
         checks.append(("input", "chroma", inputs["chroma"], CHROMA_SIZE, "the 12 pitch classes"))
     checks.append(("output", "latent", outputs["latent"], meta.latent_size, "latent_size"))
-    for role, name, arg, size, field in checks:
-        if arg.type != _ONNX_FLOAT:
-            raise ModelError(f"{path}: {role} '{name}' is {arg.type}, expected tensor(float) (float32)")
-        shape = list(arg.shape)
-        if len(shape) != 2 or shape[1] != size:
-            shown = "[" + ", ".join(str(d) for d in shape) + "]"
-            raise ModelError(f"{path}: {role} '{name}' has shape {shown}, but model.json ({field}) needs [batch, {size}]")
+    _check_tensors(path, checks)
     return "chroma" in inputs
 
 
